@@ -133,6 +133,17 @@ function splitAck(list) {
   return [a, cb];
 }
 
+// reportAndAck returns an event listener that prints `fields` plus the
+// received args as an event line, then answers its ack callback (if any) as
+// the command says.
+function reportAndAck(c, fields) {
+  return (...all) => {
+    const [a, cb] = splitAck(all);
+    out({ ...fields, args: toJSONValue(a), withAck: !!cb });
+    if (cb) ackWith(c, cb);
+  };
+}
+
 function describeSocket(s) {
   return {
     id: s.id,
@@ -218,11 +229,7 @@ const commands = {
 
   clientOn: (c) => {
     const socket = clientOf(c.name);
-    socket.on(c.ev, (...all) => {
-      const [a, cb] = splitAck(all);
-      out({ event: "client", name: c.name, ev: c.ev, args: toJSONValue(a), withAck: !!cb });
-      if (cb) ackWith(c, cb);
-    });
+    socket.on(c.ev, reportAndAck(c, { event: "client", name: c.name, ev: c.ev }));
     return null;
   },
 
@@ -318,11 +325,7 @@ const commands = {
 
   serverOn: (c) => {
     const nsp = nspOf(c.nsp);
-    nsp.on(c.ev, (...all) => {
-      const [a, cb] = splitAck(all);
-      out({ event: "serverSideEmit", nsp: nsp.name, ev: c.ev, args: toJSONValue(a), withAck: !!cb });
-      if (cb) ackWith(c, cb);
-    });
+    nsp.on(c.ev, reportAndAck(c, { event: "serverSideEmit", nsp: nsp.name, ev: c.ev }));
     return null;
   },
 

@@ -1,0 +1,561 @@
+// Package nodepeer runs and drives a Node Socket.IO server that uses the
+// upstream-equivalent SNS/SQS transport (interop/node/peer.js), so that Go
+// tests can build mixed Go/Node clusters.
+//
+// The peer talks JSON lines over stdin/stdout; interop/node/README.md
+// documents every command. The peer uses the AWS SDK's default configuration
+// chain, so run the tests under scripts/with-emulator.sh (AWS_ENDPOINT_URL,
+// AWS_REGION and credentials are inherited).
+package nodepeer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Config selects how a peer is started. The zero value is valid: topic
+// "socket-io", queue prefix "socket-io", upstream's heartbeat defaults.
+type Config struct {
+	// Topic is the SNS topic name (PEER_TOPIC). Use a fresh name per test.
+	Topic string
+	// QueuePrefix is the SQS queue name prefix (PEER_QUEUE_PREFIX).
+	QueuePrefix string
+	// HeartbeatInterval and HeartbeatTimeout are passed to
+	// ClusterAdapterWithHeartbeat (upstream defaults: 5 s and 10 s).
+	HeartbeatInterval time.Duration
+	HeartbeatTimeout  time.Duration
+	// Namespaces are created before the peer reports ready, besides "/".
+	Namespaces []string
+	// AbortPollOnClose makes close abort the pending long poll instead of
+	// letting it run out (up to 5 s, as upstream does). Not upstream
+	// behaviour; it only shortens close.
+	AbortPollOnClose bool
+	// Env holds extra KEY=VALUE entries for the peer (DEBUG=socket.io* ...).
+	Env []string
+	// StartTimeout bounds the wait for the ready line (default 60 s).
+	StartTimeout time.Duration
+	// Name labels the peer in errors and logs (default "node-peer").
+	Name string
+}
+
+// Ready is the peer's ready line.
+type Ready struct {
+	Port            int               `json:"port"`
+	PID             int               `json:"pid"`
+	UIDs            map[string]string `json:"uids"` // namespace -> adapter uid
+	TopicArn        string            `json:"topicArn"`
+	QueueName       string            `json:"queueName"`
+	QueueURL        string            `json:"queueUrl"`
+	QueueArn        string            `json:"queueArn"`
+	SubscriptionArn string            `json:"subscriptionArn"`
+}
+
+// Event is one asynchronous line from the peer, {"event":"<Name>",...}.
+type Event struct {
+	Name   string
+	Raw    json.RawMessage
+	Fields map[string]json.RawMessage
+}
+
+// Get unmarshals field key into v.
+func (e Event) Get(key string, v any) error {
+	raw, ok := e.Fields[key]
+	if !ok {
+		return fmt.Errorf("nodepeer: event %q has no field %q", e.Name, key)
+	}
+	return json.Unmarshal(raw, v)
+}
+
+// Str returns field key as a string ("" if absent or not a string).
+func (e Event) Str(key string) string {
+	var s string
+	_ = e.Get(key, &s)
+	return s
+}
+
+// Value returns field key decoded with FromWire (nil if absent).
+func (e Event) Value(key string) any {
+	raw, ok := e.Fields[key]
+	if !ok {
+		return nil
+	}
+	v, _ := Decode(raw)
+	return v
+}
+
+// Peer is a running peer.js process.
+type Peer struct {
+	name  string
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	ready Ready
+
+	stderr *tailBuffer
+
+	writeMu sync.Mutex
+	nextID  atomic.Int64
+
+	killed atomic.Bool // Kill was called: a non-zero exit is expected
+
+	mu      sync.Mutex
+	pending map[int64]chan reply
+	events  []Event
+	changed chan struct{} // closed and replaced whenever events or exited change
+	exited  bool
+	exitErr error
+	done    chan struct{} // closed once the process has been waited for
+}
+
+type reply struct {
+	OK     bool            `json:"ok"`
+	Result json.RawMessage `json:"result"`
+	Error  string          `json:"error"`
+}
+
+var (
+	setupOnce sync.Once
+	setupNode string
+	setupErr  error
+)
+
+// setup finds the repository root and Node, and installs interop/node's
+// packages, once per test binary; the script itself serialises test
+// binaries that run at the same time.
+func setup() (root, node string, err error) {
+	root, err = RepoRoot()
+	if err != nil {
+		return "", "", err
+	}
+	setupOnce.Do(func() {
+		var out bytes.Buffer
+		c := exec.Command(filepath.Join(root, "scripts", "node.sh"))
+		c.Dir = root
+		c.Stdout = &out
+		c.Stderr = os.Stderr
+		if err := c.Run(); err != nil {
+			setupErr = fmt.Errorf("nodepeer: scripts/node.sh: %w", err)
+			return
+		}
+		setupNode = strings.TrimSpace(out.String())
+		inst := exec.Command(filepath.Join(root, "scripts", "install-interop.sh"))
+		inst.Dir = root
+		var log bytes.Buffer
+		inst.Stdout = &log
+		inst.Stderr = &log
+		if err := inst.Run(); err != nil {
+			setupErr = fmt.Errorf("nodepeer: scripts/install-interop.sh: %w\n%s", err, log.String())
+		}
+	})
+	return root, setupNode, setupErr
+}
+
+// RequireEmulator skips the test when AWS_ENDPOINT_URL is unset, except
+// under CI=true, where a missing endpoint fails it: CI must run these tests
+// (through scripts/with-emulator.sh), not silently skip them.
+func RequireEmulator(t testing.TB) {
+	t.Helper()
+	if os.Getenv("AWS_ENDPOINT_URL") != "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("AWS_ENDPOINT_URL is not set under CI=true: run the tests through scripts/with-emulator.sh")
+	}
+	t.Skip("AWS_ENDPOINT_URL is not set: run through scripts/with-emulator.sh")
+}
+
+// UniqueName returns prefix followed by "-" and 12 random hex digits: a
+// valid SNS topic or SQS queue-prefix name that no other test uses.
+func UniqueName(prefix string) string {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+// RepoRoot returns the nearest directory at or above the working directory
+// that holds go.mod.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("nodepeer: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Start starts a peer and waits until it is ready (provisioned, with its
+// INITIAL_HEARTBEATs sent). The peer is closed (or killed) when the test
+// ends; its stderr is logged if the test failed.
+func Start(t testing.TB, cfg Config) *Peer {
+	t.Helper()
+	p, err := start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		crashed := p.Exited() && !p.killed.Load() && p.exitError() != nil
+		if err := p.Close(ctx); err != nil {
+			t.Errorf("%s: close: %v", p.name, err)
+		} else if crashed {
+			t.Errorf("%s exited on its own: %v", p.name, p.exitError())
+		}
+		if t.Failed() {
+			t.Logf("%s stderr:\n%s", p.name, p.Stderr())
+		}
+	})
+	return p
+}
+
+func start(cfg Config) (*Peer, error) {
+	root, node, err := setup()
+	if err != nil {
+		return nil, err
+	}
+	name := cfg.Name
+	if name == "" {
+		name = "node-peer"
+	}
+	c := exec.Command(node, "peer.js")
+	c.Dir = filepath.Join(root, "interop", "node")
+	c.Env = append(os.Environ(), peerEnv(cfg)...)
+	p := &Peer{
+		name:    name,
+		cmd:     c,
+		stderr:  &tailBuffer{max: 1 << 20},
+		pending: make(map[int64]chan reply),
+		changed: make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	c.Stderr = p.stderr
+	if p.stdin, err = c.StdinPipe(); err != nil {
+		return nil, err
+	}
+	stdout, err := c.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Start(); err != nil {
+		return nil, fmt.Errorf("nodepeer: start %s: %w", node, err)
+	}
+	go p.read(stdout)
+
+	timeout := cfg.StartTimeout
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	ev, err := p.WaitEvent(ctx, func(e Event) bool { return e.Name == "ready" || e.Name == "fatal" })
+	if err == nil && ev.Name == "fatal" {
+		err = fmt.Errorf("peer failed to start: %s", ev.Str("error"))
+	}
+	if err == nil {
+		err = json.Unmarshal(ev.Raw, &p.ready)
+	}
+	if err != nil {
+		p.Kill()
+		return nil, fmt.Errorf("nodepeer: %s: %w\nstderr:\n%s", name, err, p.Stderr())
+	}
+	return p, nil
+}
+
+func peerEnv(cfg Config) []string {
+	var env []string
+	add := func(k, v string) {
+		if v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	ms := func(d time.Duration) string {
+		if d <= 0 {
+			return ""
+		}
+		return strconv.FormatInt(d.Milliseconds(), 10)
+	}
+	add("PEER_TOPIC", cfg.Topic)
+	add("PEER_QUEUE_PREFIX", cfg.QueuePrefix)
+	add("PEER_HEARTBEAT_INTERVAL_MS", ms(cfg.HeartbeatInterval))
+	add("PEER_HEARTBEAT_TIMEOUT_MS", ms(cfg.HeartbeatTimeout))
+	add("PEER_NAMESPACES", strings.Join(cfg.Namespaces, ","))
+	if cfg.AbortPollOnClose {
+		add("PEER_ABORT_POLL_ON_CLOSE", "1")
+	}
+	return append(env, cfg.Env...)
+}
+
+// read dispatches stdout lines until EOF, then reaps the process.
+func (p *Peer) read(stdout io.Reader) {
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64*1024), 64<<20)
+	for sc.Scan() {
+		p.dispatch(sc.Bytes())
+	}
+	if err := sc.Err(); err != nil {
+		fmt.Fprintf(p.stderr, "nodepeer: reading stdout: %v\n", err)
+		_, _ = io.Copy(io.Discard, stdout)
+	}
+	err := p.cmd.Wait()
+	p.mu.Lock()
+	p.exited = true
+	p.exitErr = err
+	for id, ch := range p.pending {
+		close(ch)
+		delete(p.pending, id)
+	}
+	p.notifyLocked()
+	p.mu.Unlock()
+	close(p.done)
+}
+
+func (p *Peer) dispatch(line []byte) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(line, &fields); err != nil {
+		fmt.Fprintf(p.stderr, "nodepeer: stdout line that is not JSON: %s\n", line)
+		return
+	}
+	if rawID, ok := fields["id"]; ok {
+		if _, isReply := fields["ok"]; isReply {
+			var id int64
+			var r reply
+			if json.Unmarshal(rawID, &id) == nil && json.Unmarshal(line, &r) == nil {
+				p.mu.Lock()
+				ch := p.pending[id]
+				delete(p.pending, id)
+				p.mu.Unlock()
+				if ch != nil {
+					ch <- r
+				}
+				return
+			}
+		}
+	}
+	ev := Event{Raw: append(json.RawMessage(nil), line...), Fields: fields}
+	_ = json.Unmarshal(fields["event"], &ev.Name)
+	p.mu.Lock()
+	p.events = append(p.events, ev)
+	p.notifyLocked()
+	p.mu.Unlock()
+}
+
+func (p *Peer) notifyLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// Ready returns the peer's ready line.
+func (p *Peer) Ready() Ready { return p.ready }
+
+// Port is the loopback port the peer's Socket.IO server listens on.
+func (p *Peer) Port() int { return p.ready.Port }
+
+// UID returns the adapter uid of namespace nsp as of the ready line.
+func (p *Peer) UID(nsp string) string { return p.ready.UIDs[nsp] }
+
+// Stderr returns what the peer wrote to stderr so far (its last MiB).
+func (p *Peer) Stderr() string { return p.stderr.String() }
+
+// Call sends command cmd with the fields in args and waits for its reply.
+// It returns the reply's result, or an error carrying the peer's message
+// when the reply says ok:false. args may be nil; values in it go through
+// ToWire, so []byte and time.Time may be used directly.
+func (p *Peer) Call(ctx context.Context, cmd string, args map[string]any) (json.RawMessage, error) {
+	msg := make(map[string]any, len(args)+2)
+	for k, v := range args {
+		msg[k] = ToWire(v)
+	}
+	id := p.nextID.Add(1)
+	msg["id"] = id
+	msg["cmd"] = cmd
+	line, err := json.Marshal(msg)
+	if err != nil {
+		return nil, fmt.Errorf("nodepeer: %s: %w", cmd, err)
+	}
+	ch := make(chan reply, 1)
+	p.mu.Lock()
+	if p.exited {
+		p.mu.Unlock()
+		return nil, fmt.Errorf("nodepeer: %s: %s has exited (%v)", cmd, p.name, p.exitErr)
+	}
+	p.pending[id] = ch
+	p.mu.Unlock()
+
+	p.writeMu.Lock()
+	_, err = p.stdin.Write(append(line, '\n'))
+	p.writeMu.Unlock()
+	if err != nil {
+		p.forget(id)
+		return nil, fmt.Errorf("nodepeer: %s: write: %w", cmd, err)
+	}
+	select {
+	case r, ok := <-ch:
+		if !ok {
+			return nil, fmt.Errorf("nodepeer: %s: %s exited before answering (%v)", cmd, p.name, p.exitError())
+		}
+		if !r.OK {
+			return nil, fmt.Errorf("nodepeer: %s: %s", cmd, r.Error)
+		}
+		return r.Result, nil
+	case <-ctx.Done():
+		p.forget(id)
+		return nil, fmt.Errorf("nodepeer: %s: %w", cmd, ctx.Err())
+	}
+}
+
+// CallInto is Call followed by json.Unmarshal of the result into out.
+func (p *Peer) CallInto(ctx context.Context, cmd string, args map[string]any, out any) error {
+	res, err := p.Call(ctx, cmd, args)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(res, out); err != nil {
+		return fmt.Errorf("nodepeer: %s: result %s: %w", cmd, abbreviate(res), err)
+	}
+	return nil
+}
+
+func (p *Peer) forget(id int64) {
+	p.mu.Lock()
+	delete(p.pending, id)
+	p.mu.Unlock()
+}
+
+func (p *Peer) exitError() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.exitErr
+}
+
+// WaitEvent returns the first buffered or future event for which match
+// returns true, and removes it from the buffer, so that each event is
+// returned once. Events that do not match stay buffered for later calls.
+func (p *Peer) WaitEvent(ctx context.Context, match func(Event) bool) (Event, error) {
+	for {
+		p.mu.Lock()
+		for i, ev := range p.events {
+			if match(ev) {
+				p.events = append(p.events[:i:i], p.events[i+1:]...)
+				p.mu.Unlock()
+				return ev, nil
+			}
+		}
+		if p.exited {
+			err := p.exitErr
+			p.mu.Unlock()
+			return Event{}, fmt.Errorf("nodepeer: %s exited (%v) before the awaited event", p.name, err)
+		}
+		changed := p.changed
+		p.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return Event{}, fmt.Errorf("nodepeer: %s: waiting for an event: %w", p.name, ctx.Err())
+		}
+	}
+}
+
+// Events returns a copy of the buffered events not yet taken by WaitEvent.
+func (p *Peer) Events() []Event {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Event(nil), p.events...)
+}
+
+// Kill sends SIGKILL (a crash: the queue and subscription stay behind) and
+// waits for the process to be reaped. It is a no-op once the peer exited.
+func (p *Peer) Kill() {
+	if p.Exited() {
+		return
+	}
+	p.killed.Store(true)
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// Exited reports whether the peer process has ended.
+func (p *Peer) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Close sends the close command (io.close(): ADAPTER_CLOSE, then the queue
+// is deleted and unsubscribed) and waits for the process to exit. If ctx
+// ends first the peer is killed and ctx's error returned. Close after the
+// peer exited returns nil.
+func (p *Peer) Close(ctx context.Context) error {
+	if p.Exited() {
+		return nil
+	}
+	_, err := p.Call(ctx, "close", nil)
+	if err != nil && p.Exited() {
+		err = nil // it exited while answering: that is what was asked
+	}
+	if err == nil {
+		select {
+		case <-p.done:
+			if e := p.exitError(); e != nil {
+				err = fmt.Errorf("nodepeer: %s exited with %v", p.name, e)
+			}
+		case <-ctx.Done():
+			err = fmt.Errorf("nodepeer: %s did not exit after close: %w", p.name, ctx.Err())
+		}
+	}
+	if !p.Exited() {
+		p.Kill()
+	}
+	return err
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func (b *tailBuffer) Write(data []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, data...)
+	if over := len(b.buf) - b.max; over > 0 {
+		b.buf = append(b.buf[:0], b.buf[over:]...)
+	}
+	return len(data), nil
+}
+
+func (b *tailBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf)
+}

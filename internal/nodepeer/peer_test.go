@@ -1,0 +1,169 @@
+package nodepeer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+// testConfig is a peer config for a fresh topic with short heartbeats, so a
+// killed peer is noticed in about a second.
+func testConfig(topic, name string) Config {
+	return Config{
+		Topic:             topic,
+		QueuePrefix:       "nodepeer-test",
+		HeartbeatInterval: 200 * time.Millisecond,
+		HeartbeatTimeout:  1200 * time.Millisecond,
+		AbortPollOnClose:  true,
+		Name:              name,
+	}
+}
+
+// waitServerCount polls serverCount on p until it equals want.
+func waitServerCount(ctx context.Context, t *testing.T, p *Peer, want int) {
+	t.Helper()
+	for {
+		var n int
+		if err := p.CallInto(ctx, "serverCount", nil, &n); err != nil {
+			t.Fatal(err)
+		}
+		if n == want {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("serverCount stayed %d, want %d", n, want)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// TestTwoPeers drives two Node peers through the emulator: a broadcast with
+// acks, fetchSockets with Buffer and Date data (so $bin/$date cross JSON,
+// msgpack and JSON again), serverSideEmit with an ack, and a crash.
+func TestTwoPeers(t *testing.T) {
+	RequireEmulator(t)
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	topic := UniqueName("nodepeer")
+	a := Start(t, testConfig(topic, "peer-a"))
+	b := Start(t, testConfig(topic, "peer-b"))
+	if a.Port() == 0 || a.UID("/") == "" || a.Ready().QueueURL == "" {
+		t.Fatalf("incomplete ready line: %+v", a.Ready())
+	}
+
+	if res, err := a.Call(ctx, "ping", nil); err != nil || string(res) != `"pong"` {
+		t.Fatalf("ping: %s, %v", res, err)
+	}
+	if _, err := a.Call(ctx, "no-such-command", nil); err == nil {
+		t.Fatal("an unknown command succeeded")
+	}
+
+	var conn struct{ ID string }
+	if err := b.CallInto(ctx, "connectClient", map[string]any{
+		"name": "c1", "query": map[string]any{"q": "1"}, "auth": map[string]any{"token": "t"},
+	}, &conn); err != nil {
+		t.Fatal(err)
+	}
+	when := time.Date(2023, 11, 14, 22, 13, 20, 123_000_000, time.UTC)
+	mustCall(ctx, t, b, "setData", map[string]any{"name": "c1", "data": map[string]any{"bin": []byte{0xde, 0xad}, "when": when}})
+	mustCall(ctx, t, b, "socketJoin", map[string]any{"name": "c1", "rooms": []string{"r1"}})
+	mustCall(ctx, t, b, "clientOn", map[string]any{"name": "c1", "ev": "hello", "ack": map[string]any{"from": "c1", "bin": []byte{1}}})
+	mustCall(ctx, t, b, "serverOn", map[string]any{"ev": "ping", "ack": "pong"})
+
+	waitServerCount(ctx, t, a, 2)
+	waitServerCount(ctx, t, b, 2)
+
+	// fetchSockets from A sees B's socket with its data decoded back.
+	var sockets []struct {
+		ID    string
+		Rooms []string
+		Data  json.RawMessage
+		Local bool
+	}
+	if err := a.CallInto(ctx, "fetchSockets", map[string]any{"rooms": []string{"r1"}, "timeoutMs": 3000}, &sockets); err != nil {
+		t.Fatal(err)
+	}
+	if len(sockets) != 1 || sockets[0].ID != conn.ID || sockets[0].Local {
+		t.Fatalf("fetchSockets: %+v (want remote %s)", sockets, conn.ID)
+	}
+	data, err := Decode(sockets[0].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := data.(map[string]any)
+	if b, _ := m["bin"].([]byte); !bytes.Equal(b, []byte{0xde, 0xad}) {
+		t.Errorf("data.bin = %#v", m["bin"])
+	}
+	if w, _ := m["when"].(time.Time); !w.Equal(when) {
+		t.Errorf("data.when = %#v", m["when"])
+	}
+
+	// A broadcast with ack from A reaches B's client, whose ack comes back.
+	var acks struct {
+		Err       *string
+		Responses []json.RawMessage
+	}
+	if err := a.CallInto(ctx, "emit", map[string]any{
+		"event": "hello", "args": []any{"x", []byte{5}}, "withAck": true, "timeoutMs": 3000,
+	}, &acks); err != nil {
+		t.Fatal(err)
+	}
+	// Go marshals map keys sorted, so the ack value went out as bin, from.
+	if acks.Err != nil || len(acks.Responses) != 1 || string(acks.Responses[0]) != `{"bin":{"$bin":"01"},"from":"c1"}` {
+		t.Fatalf("emit with ack: err=%v responses=%s", acks.Err, acks.Responses)
+	}
+	ev, err := b.WaitEvent(ctx, func(e Event) bool { return e.Name == "client" && e.Str("ev") == "hello" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if args, _ := ev.Value("args").([]any); len(args) != 2 || !bytes.Equal(args[1].([]byte), []byte{5}) {
+		t.Fatalf("client got %s", ev.Raw)
+	}
+
+	// serverSideEmit with ack.
+	var sse struct {
+		Err       *string
+		Responses []string
+	}
+	if err := a.CallInto(ctx, "serverSideEmit", map[string]any{
+		"event": "ping", "args": []any{1}, "withAck": true, "timeoutMs": 6000,
+	}, &sse); err != nil {
+		t.Fatal(err)
+	}
+	if sse.Err != nil || len(sse.Responses) != 1 || sse.Responses[0] != "pong" {
+		t.Fatalf("serverSideEmit: %+v", sse)
+	}
+	if _, err := b.WaitEvent(ctx, func(e Event) bool { return e.Name == "serverSideEmit" && e.Str("ev") == "ping" }); err != nil {
+		t.Fatal(err)
+	}
+
+	// A crash: A notices through the heartbeat timeout.
+	b.Kill()
+	if !b.Exited() {
+		t.Fatal("killed peer still running")
+	}
+	if _, err := b.Call(ctx, "ping", nil); err == nil {
+		t.Fatal("a killed peer answered")
+	}
+	waitServerCount(ctx, t, a, 1)
+
+	start := time.Now()
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("close took %v", time.Since(start))
+}
+
+func mustCall(ctx context.Context, t *testing.T, p *Peer, cmd string, args map[string]any) json.RawMessage {
+	t.Helper()
+	res, err := p.Call(ctx, cmd, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
