@@ -199,9 +199,9 @@ const commands = {
       const auth = c.auth === undefined ? undefined : fromJSONValue(c.auth);
       let socket;
       if (c.sameConnectionAs !== undefined) {
-        // multiplexed on another client's connection, like io(url) twice
+        // multiplexed on another client's connection, like io(url) twice;
+        // it connects by itself (a second connect() would join twice)
         socket = clientOf(c.sameConnectionAs).io.socket(nspName, auth ? { auth } : {});
-        socket.connect();
       } else {
         socket = connect(`http://127.0.0.1:${port}${nspName}`, {
           forceNew: true,
