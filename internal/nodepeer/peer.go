@@ -6,6 +6,34 @@
 // documents every command. The peer uses the AWS SDK's default configuration
 // chain, so run the tests under scripts/with-emulator.sh (AWS_ENDPOINT_URL,
 // AWS_REGION and credentials are inherited).
+//
+// A typical mixed-cluster test:
+//
+//	func TestGoSeesNode(t *testing.T) {
+//		nodepeer.RequireEmulator(t) // skip without AWS_ENDPOINT_URL; fail under CI=true
+//		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+//		defer cancel()
+//		topic := nodepeer.UniqueName("mixed")
+//		node := nodepeer.Start(t, nodepeer.Config{
+//			Topic:             topic,
+//			HeartbeatInterval: 200 * time.Millisecond,
+//			HeartbeatTimeout:  1500 * time.Millisecond,
+//		})
+//		// ... start the Go server on the same topic ...
+//		var c struct{ ID string }
+//		if err := node.CallInto(ctx, "connectClient", map[string]any{"name": "c1"}, &c); err != nil {
+//			t.Fatal(err)
+//		}
+//		node.Call(ctx, "clientOn", map[string]any{"name": "c1", "ev": "hello", "ack": "ok"})
+//		// ... the Go server broadcasts "hello" with a []byte argument ...
+//		ev, err := node.WaitEvent(ctx, func(e nodepeer.Event) bool {
+//			return e.Name == "client" && e.Str("ev") == "hello"
+//		})
+//		args := ev.Value("args").([]any) // $bin back to []byte, $date to time.Time
+//	}
+//
+// Start registers the cleanup (close, or kill) itself; Kill simulates a
+// crash.
 package nodepeer
 
 import (
@@ -43,10 +71,6 @@ type Config struct {
 	HeartbeatTimeout  time.Duration
 	// Namespaces are created before the peer reports ready, besides "/".
 	Namespaces []string
-	// AbortPollOnClose makes close abort the pending long poll instead of
-	// letting it run out (up to 5 s, as upstream does). Not upstream
-	// behaviour; it only shortens close.
-	AbortPollOnClose bool
 	// Env holds extra KEY=VALUE entries for the peer (DEBUG=socket.io* ...).
 	Env []string
 	// StartTimeout bounds the wait for the ready line (default 60 s).
@@ -305,9 +329,6 @@ func peerEnv(cfg Config) []string {
 	add("PEER_HEARTBEAT_INTERVAL_MS", ms(cfg.HeartbeatInterval))
 	add("PEER_HEARTBEAT_TIMEOUT_MS", ms(cfg.HeartbeatTimeout))
 	add("PEER_NAMESPACES", strings.Join(cfg.Namespaces, ","))
-	if cfg.AbortPollOnClose {
-		add("PEER_ABORT_POLL_ON_CLOSE", "1")
-	}
 	return append(env, cfg.Env...)
 }
 
@@ -389,6 +410,9 @@ func (p *Peer) Stderr() string { return p.stderr.String() }
 func (p *Peer) Call(ctx context.Context, cmd string, args map[string]any) (json.RawMessage, error) {
 	msg := make(map[string]any, len(args)+2)
 	for k, v := range args {
+		if k == "id" || k == "cmd" {
+			return nil, fmt.Errorf("nodepeer: %s: field %q is reserved for the protocol", cmd, k)
+		}
 		msg[k] = ToWire(v)
 	}
 	id := p.nextID.Add(1)

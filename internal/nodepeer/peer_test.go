@@ -16,7 +16,6 @@ func testConfig(topic, name string) Config {
 		QueuePrefix:       "nodepeer-test",
 		HeartbeatInterval: 200 * time.Millisecond,
 		HeartbeatTimeout:  1200 * time.Millisecond,
-		AbortPollOnClose:  true,
 		Name:              name,
 	}
 }
@@ -166,4 +165,143 @@ func mustCall(ctx context.Context, t *testing.T, p *Peer, cmd string, args map[s
 		t.Fatal(err)
 	}
 	return res
+}
+
+// TestPeerCommands exercises the rest of the protocol across two peers, as
+// the mixed-cluster tests use it.
+func TestPeerCommands(t *testing.T) {
+	RequireEmulator(t)
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	topic := UniqueName("nodepeer")
+	a := Start(t, testConfig(topic, "peer-a"))
+	cfg := testConfig(topic, "peer-b")
+	cfg.Namespaces = []string{"/custom"}
+	b := Start(t, cfg)
+	if b.UID("/custom") == "" {
+		t.Fatalf("PEER_NAMESPACES: uids %v", b.Ready().UIDs)
+	}
+	var of struct{ NSP, UID string }
+	if err := a.CallInto(ctx, "of", map[string]any{"nsp": "/custom"}, &of); err != nil || of.NSP != "/custom" || of.UID == "" {
+		t.Fatalf("of: %+v %v", of, err)
+	}
+	if _, err := a.Call(ctx, "serverCount", map[string]any{"nsp": "/nope"}); err == nil {
+		t.Fatal("a command on an unknown namespace succeeded")
+	}
+
+	var c1, c2 struct{ ID string }
+	if err := b.CallInto(ctx, "connectClient", map[string]any{"name": "c1"}, &c1); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CallInto(ctx, "connectClient", map[string]any{"name": "c2", "nsp": "/custom", "sameConnectionAs": "c1"}, &c2); err != nil {
+		t.Fatal(err)
+	}
+	mustCall(ctx, t, b, "clientDisconnectReport", map[string]any{"name": "c1"})
+	mustCall(ctx, t, b, "clientOn", map[string]any{"name": "c1", "ev": "news"})
+	mustCall(ctx, t, b, "clientOn", map[string]any{"name": "c1", "ev": "q", "ackArgs": []any{"a", 2}})
+	mustCall(ctx, t, b, "clientOn", map[string]any{"name": "c2", "ev": "cnews"})
+	mustCall(ctx, t, b, "socketJoin", map[string]any{"name": "c1", "rooms": "r1"})
+	mustCall(ctx, t, b, "serverOn", map[string]any{"ev": "silent"}) // never acks
+
+	for _, nsp := range []string{"/", "/custom"} {
+		for _, p := range []*Peer{a, b} {
+			for {
+				var n int
+				if err := p.CallInto(ctx, "serverCount", map[string]any{"nsp": nsp}, &n); err != nil {
+					t.Fatal(err)
+				}
+				if n == 2 {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	}
+
+	// Room-targeted broadcast, and a namespace broadcast on /custom.
+	mustCall(ctx, t, a, "emit", map[string]any{"rooms": []string{"r1"}, "event": "news", "args": []any{"to-r1"}})
+	mustCall(ctx, t, a, "emit", map[string]any{"nsp": "/custom", "volatile": true, "event": "cnews", "args": []any{time.UnixMilli(1700000000123).UTC()}})
+	ev, err := b.WaitEvent(ctx, func(e Event) bool { return e.Name == "client" && e.Str("ev") == "news" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if args := ev.Value("args").([]any); len(args) != 1 || args[0] != "to-r1" {
+		t.Fatalf("news: %s", ev.Raw)
+	}
+	ev, err = b.WaitEvent(ctx, func(e Event) bool { return e.Name == "client" && e.Str("name") == "c2" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The Date crossed the cluster as a msgpack timestamp; Socket.IO's JSON
+	// packet encoding then hands the client its ISO string.
+	if when, _ := ev.Value("args").([]any)[0].(string); when != "2023-11-14T22:13:20.123Z" {
+		t.Fatalf("cnews: %s", ev.Raw)
+	}
+
+	// Remote room management, seen from the socket's own server.
+	rooms := func() []string {
+		var r []string
+		if err := b.CallInto(ctx, "socketRooms", map[string]any{"name": "c1"}, &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	has := func(list []string, s string) bool {
+		for _, x := range list {
+			if x == s {
+				return true
+			}
+		}
+		return false
+	}
+	mustCall(ctx, t, a, "socketsJoin", map[string]any{"rooms": "r1", "target": []string{"r2", "r3"}})
+	for !has(rooms(), "r3") {
+		time.Sleep(20 * time.Millisecond)
+	}
+	mustCall(ctx, t, a, "socketsLeave", map[string]any{"except": "r9", "target": "r2"})
+	for has(rooms(), "r2") {
+		time.Sleep(20 * time.Millisecond)
+	}
+	mustCall(ctx, t, b, "socketLeave", map[string]any{"name": "c1", "rooms": []string{"r3"}})
+	if got := rooms(); len(got) != 2 || !has(got, c1.ID) || !has(got, "r1") {
+		t.Fatalf("rooms after socketLeave: %v", got)
+	}
+
+	// One remote socket, acked with two arguments: only the first crosses.
+	var remote struct {
+		Err      *string
+		Response json.RawMessage
+		Local    bool
+	}
+	if err := a.CallInto(ctx, "remoteEmitWithAck", map[string]any{"socketId": c1.ID, "event": "q", "timeoutMs": 3000}, &remote); err != nil {
+		t.Fatal(err)
+	}
+	if remote.Err != nil || string(remote.Response) != `"a"` || remote.Local {
+		t.Fatalf("remoteEmitWithAck: err=%v response=%s local=%v", remote.Err, remote.Response, remote.Local)
+	}
+
+	// fetchSockets on /custom, then a serverSideEmit nobody acks.
+	var found []struct{ ID string }
+	if err := a.CallInto(ctx, "fetchSockets", map[string]any{"nsp": "/custom"}, &found); err != nil || len(found) != 1 || found[0].ID != c2.ID {
+		t.Fatalf("fetchSockets /custom: %+v %v", found, err)
+	}
+	var sse struct {
+		Err      string
+		TimedOut bool
+	}
+	if err := a.CallInto(ctx, "serverSideEmit", map[string]any{"event": "silent", "withAck": true, "timeoutMs": 300}, &sse); err != nil || !sse.TimedOut {
+		t.Fatalf("serverSideEmit without ack: %+v %v", sse, err)
+	}
+
+	// disconnectSockets reaches the client on the other server.
+	mustCall(ctx, t, a, "disconnectSockets", map[string]any{"rooms": "r1", "close": false})
+	ev, err = b.WaitEvent(ctx, func(e Event) bool { return e.Name == "clientDisconnect" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Str("name") != "c1" || ev.Str("reason") != "io server disconnect" {
+		t.Fatalf("disconnect: %s", ev.Raw)
+	}
 }

@@ -76,12 +76,11 @@ func TestPeerEnv(t *testing.T) {
 		Topic:             "t",
 		HeartbeatInterval: 250 * time.Millisecond,
 		Namespaces:        []string{"/a", "/b"},
-		AbortPollOnClose:  true,
 		Env:               []string{"DEBUG=x"},
 	})
 	want := []string{
 		"PEER_TOPIC=t", "PEER_HEARTBEAT_INTERVAL_MS=250", "PEER_NAMESPACES=/a,/b",
-		"PEER_ABORT_POLL_ON_CLOSE=1", "DEBUG=x",
+		"DEBUG=x",
 	}
 	if !reflect.DeepEqual(env, want) {
 		t.Fatalf("got %q, want %q", env, want)

@@ -38,7 +38,6 @@ const adapterOpts = {
   queuePrefix: process.env.PEER_QUEUE_PREFIX || undefined,
   heartbeatInterval: intEnv("PEER_HEARTBEAT_INTERVAL_MS"),
   heartbeatTimeout: intEnv("PEER_HEARTBEAT_TIMEOUT_MS"),
-  abortPollOnClose: process.env.PEER_ABORT_POLL_ON_CLOSE === "1",
 };
 for (const k of Object.keys(adapterOpts)) {
   if (adapterOpts[k] === undefined) {
@@ -309,12 +308,12 @@ const commands = {
   fetchSockets: async (c) => (await operator(c).fetchSockets()).map(describeSocket),
 
   remoteEmitWithAck: async (c) => {
-    if (typeof c.id !== "string") throw new Error(`"id" is required`);
+    if (typeof c.socketId !== "string") throw new Error(`"socketId" is required`);
     if (c.timeoutMs === undefined) throw new Error(`"timeoutMs" is required`);
-    let sel = nspOf(c.nsp).in(c.id);
+    let sel = nspOf(c.nsp).in(c.socketId);
     if (c.fetchTimeoutMs !== undefined) sel = sel.timeout(c.fetchTimeoutMs);
-    const found = (await sel.fetchSockets()).find((s) => s.id === c.id);
-    if (!found) throw new Error(`no socket with id ${c.id}`);
+    const found = (await sel.fetchSockets()).find((s) => s.id === c.socketId);
+    if (!found) throw new Error(`no socket with id ${c.socketId}`);
     try {
       const response = await found.timeout(c.timeoutMs).emitWithAck(c.event, ...args(c));
       return { err: null, response: toJSONValue(response), local: describeSocket(found).local };

@@ -5,10 +5,6 @@
 // requests, poll loop, message attributes and msgpack payloads, routing and
 // cleanup. Points where upstream's behaviour is surprising are kept on
 // purpose and marked "upstream:".
-//
-// The only addition is the opt-in `abortPollOnClose` option (default false):
-// upstream lets the pending long poll (up to WaitTimeSeconds = 5 s) run out
-// before it deletes the queue, which makes every close take up to 5 s.
 
 const { randomBytes } = require("node:crypto");
 const { ClusterAdapterWithHeartbeat } = require("socket.io-adapter");
@@ -191,34 +187,24 @@ class PubSubAdapter extends ClusterAdapterWithHeartbeat {
  * loop, shared by every namespace of the server.
  *
  * opts: topicName, topicTags, queuePrefix, queueTags, queueName(id),
- * heartbeatInterval, heartbeatTimeout (ClusterAdapterWithHeartbeat), and the
- * non-upstream abortPollOnClose.
+ * heartbeatInterval, heartbeatTimeout (ClusterAdapterWithHeartbeat).
  */
 function createAdapter(sns, sqs, opts = {}) {
   let closed = false;
   let topicArn;
-  let abortPoll = null;
   const adapters = new Map(); // namespace name -> PubSubAdapter
 
   const provisioned = provision(sns, sqs, opts);
 
   async function pollOnce(queueUrl) {
-    const controller = opts.abortPollOnClose ? new AbortController() : null;
-    abortPoll = controller && (() => controller.abort());
-    let out;
-    try {
-      out = await sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: queueUrl,
-          MaxNumberOfMessages: 10,
-          WaitTimeSeconds: 5,
-          MessageAttributeNames: ["All"],
-        }),
-        controller ? { abortSignal: controller.signal } : undefined,
-      );
-    } finally {
-      abortPoll = null;
-    }
+    const out = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 5,
+        MessageAttributeNames: ["All"],
+      }),
+    );
     const messages = out.Messages;
     if (!messages) {
       return;
@@ -294,10 +280,10 @@ function createAdapter(sns, sqs, opts = {}) {
       adapters.delete(nsp.name);
       const last = adapters.size === 0;
       if (last) {
+        // upstream: the pending long poll (up to 5 s) still runs out before
+        // the queue is deleted; in practice the ADAPTER_CLOSE published just
+        // below comes back to this queue and ends it at once.
         closed = true;
-        if (abortPoll) {
-          abortPoll();
-        }
       }
       await baseClose.call(adapter);
       if (last) {
