@@ -20,12 +20,27 @@ func testConfig(topic, name string) Config {
 	}
 }
 
-// waitServerCount polls serverCount on p until it equals want.
-func waitServerCount(ctx context.Context, t *testing.T, p *Peer, want int) {
+// startPair starts peers A and B on a fresh topic; edit adjusts B's config.
+func startPair(t *testing.T, editB func(*Config)) (context.Context, *Peer, *Peer) {
+	RequireEmulator(t)
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	topic := UniqueName("nodepeer")
+	a := Start(t, testConfig(topic, "peer-a"))
+	cfg := testConfig(topic, "peer-b")
+	if editB != nil {
+		editB(&cfg)
+	}
+	return ctx, a, Start(t, cfg)
+}
+
+// waitServerCount polls serverCount of namespace nsp on p until it is want.
+func waitServerCount(ctx context.Context, t *testing.T, p *Peer, nsp string, want int) {
 	t.Helper()
 	for {
 		var n int
-		if err := p.CallInto(ctx, "serverCount", nil, &n); err != nil {
+		if err := p.CallInto(ctx, "serverCount", map[string]any{"nsp": nsp}, &n); err != nil {
 			t.Fatal(err)
 		}
 		if n == want {
@@ -43,14 +58,7 @@ func waitServerCount(ctx context.Context, t *testing.T, p *Peer, want int) {
 // acks, fetchSockets with Buffer and Date data (so $bin/$date cross JSON,
 // msgpack and JSON again), serverSideEmit with an ack, and a crash.
 func TestTwoPeers(t *testing.T) {
-	RequireEmulator(t)
-	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-
-	topic := UniqueName("nodepeer")
-	a := Start(t, testConfig(topic, "peer-a"))
-	b := Start(t, testConfig(topic, "peer-b"))
+	ctx, a, b := startPair(t, nil)
 	if a.Port() == 0 || a.UID("/") == "" || a.Ready().QueueURL == "" {
 		t.Fatalf("incomplete ready line: %+v", a.Ready())
 	}
@@ -74,8 +82,8 @@ func TestTwoPeers(t *testing.T) {
 	mustCall(ctx, t, b, "clientOn", map[string]any{"name": "c1", "ev": "hello", "ack": map[string]any{"from": "c1", "bin": []byte{1}}})
 	mustCall(ctx, t, b, "serverOn", map[string]any{"ev": "ping", "ack": "pong"})
 
-	waitServerCount(ctx, t, a, 2)
-	waitServerCount(ctx, t, b, 2)
+	waitServerCount(ctx, t, a, "/", 2)
+	waitServerCount(ctx, t, b, "/", 2)
 
 	// fetchSockets from A sees B's socket with its data decoded back.
 	var sockets []struct {
@@ -149,7 +157,7 @@ func TestTwoPeers(t *testing.T) {
 	if _, err := b.Call(ctx, "ping", nil); err == nil {
 		t.Fatal("a killed peer answered")
 	}
-	waitServerCount(ctx, t, a, 1)
+	waitServerCount(ctx, t, a, "/", 1)
 
 	start := time.Now()
 	if err := a.Close(ctx); err != nil {
@@ -170,16 +178,7 @@ func mustCall(ctx context.Context, t *testing.T, p *Peer, cmd string, args map[s
 // TestPeerCommands exercises the rest of the protocol across two peers, as
 // the mixed-cluster tests use it.
 func TestPeerCommands(t *testing.T) {
-	RequireEmulator(t)
-	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-
-	topic := UniqueName("nodepeer")
-	a := Start(t, testConfig(topic, "peer-a"))
-	cfg := testConfig(topic, "peer-b")
-	cfg.Namespaces = []string{"/custom"}
-	b := Start(t, cfg)
+	ctx, a, b := startPair(t, func(c *Config) { c.Namespaces = []string{"/custom"} })
 	if b.UID("/custom") == "" {
 		t.Fatalf("PEER_NAMESPACES: uids %v", b.Ready().UIDs)
 	}
@@ -206,18 +205,8 @@ func TestPeerCommands(t *testing.T) {
 	mustCall(ctx, t, b, "serverOn", map[string]any{"ev": "silent"}) // never acks
 
 	for _, nsp := range []string{"/", "/custom"} {
-		for _, p := range []*Peer{a, b} {
-			for {
-				var n int
-				if err := p.CallInto(ctx, "serverCount", map[string]any{"nsp": nsp}, &n); err != nil {
-					t.Fatal(err)
-				}
-				if n == 2 {
-					break
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-		}
+		waitServerCount(ctx, t, a, nsp, 2)
+		waitServerCount(ctx, t, b, nsp, 2)
 	}
 
 	// Room-targeted broadcast, and a namespace broadcast on /custom.
