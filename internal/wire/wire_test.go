@@ -1,0 +1,263 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// vector is one message captured from the real upstream adapter.
+type vector struct {
+	Type       int    `json:"type"`
+	TypeName   string `json:"typeName"`
+	Body       string `json:"body"`
+	Scenario   string `json:"scenario"`
+	Attributes map[string]struct {
+		DataType    string
+		StringValue string
+	} `json:"attributes"`
+	DataHex string `json:"dataHex"`
+	Decoded any    `json:"decoded"`
+}
+
+func loadVectors(t testing.TB) []vector {
+	t.Helper()
+	raw, err := os.ReadFile("../../testdata/aws-sqs-adapter-0.1.1.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vs []vector
+	if err := json.Unmarshal(raw, &vs); err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 71 {
+		t.Fatalf("want 71 vectors, got %d", len(vs))
+	}
+	return vs
+}
+
+// sqsAttributes rebuilds the attributes SQS hands the receiver for a vector.
+func (v vector) sqsAttributes(t testing.TB) map[string]sqstypes.MessageAttributeValue {
+	attrs := map[string]sqstypes.MessageAttributeValue{}
+	for name, a := range v.Attributes {
+		av := sqstypes.MessageAttributeValue{DataType: ptr(a.DataType)}
+		if a.DataType == "String" {
+			av.StringValue = ptr(a.StringValue)
+		}
+		attrs[name] = av
+	}
+	if v.DataHex != "" {
+		b, err := hex.DecodeString(v.DataHex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		attrs[AttrData] = sqstypes.MessageAttributeValue{DataType: ptr("Binary"), BinaryValue: b}
+	}
+	return attrs
+}
+
+func TestFromSQSAcceptsEveryVector(t *testing.T) {
+	seen := map[Type]bool{}
+	for _, v := range loadVectors(t) {
+		m, err := FromSQS(ptr(v.Body), v.sqsAttributes(t))
+		if err != nil {
+			t.Fatalf("%s/%s: %v", v.Scenario, v.TypeName, err)
+		}
+		if int(m.Type) != v.Type || m.Type.String() != v.TypeName {
+			t.Fatalf("%s: type %v, want %d %s", v.Scenario, m.Type, v.Type, v.TypeName)
+		}
+		if m.Type.IsResponse() != (m.RequesterUID != "") {
+			t.Fatalf("%s/%s: requesterUid %q", v.Scenario, v.TypeName, m.RequesterUID)
+		}
+		if got := m.Body(); got != v.Body {
+			t.Fatalf("body %q, want %q", got, v.Body)
+		}
+		if m.Type.HasData() {
+			d := NewData(m.Type)
+			if err := Decode(m.Data, d); err != nil {
+				t.Fatalf("%s/%s: %v", v.Scenario, v.TypeName, err)
+			}
+		}
+		seen[m.Type] = true
+	}
+	for typ := InitialHeartbeat; typ <= AdapterClose; typ++ {
+		if !seen[typ] {
+			t.Errorf("no vector of type %s", typ)
+		}
+	}
+}
+
+func TestFromSQSRejectsMalformed(t *testing.T) {
+	str := func(s string) sqstypes.MessageAttributeValue {
+		return sqstypes.MessageAttributeValue{DataType: ptr("String"), StringValue: ptr(s)}
+	}
+	bin := sqstypes.MessageAttributeValue{DataType: ptr("Binary"), BinaryValue: []byte{0x80}}
+	base := func() map[string]sqstypes.MessageAttributeValue {
+		return map[string]sqstypes.MessageAttributeValue{AttrNsp: str("/"), AttrUID: str("abc")}
+	}
+	cases := []struct {
+		name  string
+		body  *string
+		attrs func() map[string]sqstypes.MessageAttributeValue
+		want  string
+	}{
+		{"no body", nil, base, "no body"},
+		{"body not a number", ptr("hello"), base, "not a message type"},
+		{"unknown type", ptr("14"), base, "not a message type"},
+		{"type zero", ptr("0"), base, "not a message type"},
+		{"nsp missing", ptr("2"), func() map[string]sqstypes.MessageAttributeValue {
+			a := base()
+			delete(a, AttrNsp)
+			return a
+		}, `"nsp" is missing`},
+		{"uid missing", ptr("2"), func() map[string]sqstypes.MessageAttributeValue {
+			a := base()
+			delete(a, AttrUID)
+			return a
+		}, `"uid" is missing`},
+		{"nsp not a String", ptr("2"), func() map[string]sqstypes.MessageAttributeValue {
+			a := base()
+			a[AttrNsp] = bin
+			return a
+		}, `"nsp" is not a non-empty String`},
+		{"requesterUid on a request", ptr("3"), func() map[string]sqstypes.MessageAttributeValue {
+			a := base()
+			a[AttrRequesterUID] = str("x")
+			a[AttrData] = bin
+			return a
+		}, "carries a requesterUid"},
+		{"response without requesterUid", ptr("11"), func() map[string]sqstypes.MessageAttributeValue {
+			a := base()
+			a[AttrData] = bin
+			return a
+		}, `"requesterUid" is missing`},
+		{"data not Binary", ptr("3"), func() map[string]sqstypes.MessageAttributeValue {
+			a := base()
+			a[AttrData] = str("x")
+			return a
+		}, `"data" is not a non-empty Binary`},
+		{"data missing", ptr("3"), base, "has no data attribute"},
+		{"data on a heartbeat", ptr("2"), func() map[string]sqstypes.MessageAttributeValue {
+			a := base()
+			a[AttrData] = bin
+			return a
+		}, "carries a data attribute"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := FromSQS(c.body, c.attrs())
+			if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want ErrMalformed containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestDecodeRefusesHostileMsgpack(t *testing.T) {
+	cases := map[string][]byte{
+		"empty":                     {},
+		"truncated str":             {0xa5, 'a'},
+		"array32 claims 4 billion":  {0xdd, 0xff, 0xff, 0xff, 0xff, 0x01},
+		"map32 claims 4 billion":    {0xdf, 0xff, 0xff, 0xff, 0xff, 0x01, 0x01},
+		"bin32 claims 4 GiB":        {0xc6, 0xff, 0xff, 0xff, 0xff},
+		"never-used code":           {0xc1},
+		"trailing bytes":            {0x80, 0x00},
+		"nested too deep":           bytes.Repeat([]byte{0x91}, maxDepth+2),
+		"ext32 claims 4 GiB":        {0xc9, 0xff, 0xff, 0xff, 0xff, 0xff},
+		"map16 with one key only":   {0xde, 0x00, 0x01, 0xa1, 'k'},
+		"wrong shape for a payload": {0x81, 0xa4, 'o', 'p', 't', 's', 0x05},
+	}
+	for name, b := range cases {
+		t.Run(name, func(t *testing.T) {
+			if err := Decode(b, &BroadcastData{}); err == nil {
+				t.Fatal("want an error")
+			}
+		})
+	}
+}
+
+func TestDecodeTypes(t *testing.T) {
+	// The fetch-sockets vector carries every kind of value a Node socket.data can hold.
+	for _, v := range loadVectors(t) {
+		if v.Scenario != "fetch-sockets" || v.Type != int(FetchSocketsResponse) {
+			continue
+		}
+		b, _ := hex.DecodeString(v.DataHex)
+		var d FetchSocketsResponseData
+		if err := Decode(b, &d); err != nil {
+			t.Fatal(err)
+		}
+		data := d.Sockets[0].Data.(map[string]any)
+		checks := map[string]any{
+			"n": int64(42), "neg": int64(-5), "f": 1.5, "whole": int64(2), "big": int64(1099511627776),
+			"ok": true, "user": "bob",
+		}
+		for k, want := range checks {
+			if data[k] != want {
+				t.Errorf("data[%q] = %#v (%T), want %#v (%T)", k, data[k], data[k], want, want)
+			}
+		}
+		if !bytes.Equal(data["bin"].([]byte), []byte{0xde, 0xad, 0xbe, 0xef}) {
+			t.Errorf("bin = %#v", data["bin"])
+		}
+		if got := data["date"].(time.Time); !got.Equal(time.Date(2023, 11, 14, 22, 13, 20, 123e6, time.UTC)) {
+			t.Errorf("date = %v", got)
+		}
+		h := d.Sockets[0].Handshake
+		if h.Issued != 1795362951773 || h.Address != "127.0.0.1" || h.Query["foo"] != "bar" || h.Auth["n"] != int64(2) {
+			t.Errorf("handshake = %+v", h)
+		}
+		return
+	}
+	t.Fatal("no fetch-sockets response vector")
+}
+
+func TestSizeMatchesAttributes(t *testing.T) {
+	m := &Message{Type: BroadcastAck, Nsp: "/", UID: "u1", RequesterUID: "r1", Data: []byte{1, 2, 3}}
+	want := len("12") + len("nsp") + 6 + 1 + len("uid") + 6 + 2 + len("requesterUid") + 6 + 2 + len("data") + 6 + 3
+	if m.Size() != want {
+		t.Fatalf("size %d, want %d", m.Size(), want)
+	}
+	if len(m.SNSAttributes()) != 4 {
+		t.Fatalf("attributes %v", m.SNSAttributes())
+	}
+}
+
+// TestReencodeMatchesNode decodes every vector into its typed payload, encodes it again and
+// checks that the result decodes to the same structure as what Node sent: the same keys (none
+// added, none dropped), the same values, the same value kinds.
+func TestReencodeMatchesNode(t *testing.T) {
+	for _, v := range loadVectors(t) {
+		if v.DataHex == "" {
+			continue
+		}
+		orig, _ := hex.DecodeString(v.DataHex)
+		d := NewData(Type(v.Type))
+		if err := Decode(orig, d); err != nil {
+			t.Fatal(err)
+		}
+		again, err := Encode(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want, got any
+		if err := Decode(orig, &want); err != nil {
+			t.Fatal(err)
+		}
+		if err := Decode(again, &got); err != nil {
+			t.Fatal(err)
+		}
+		want, got = normalize(want), normalize(got)
+		if !reflect.DeepEqual(want, got) {
+			t.Errorf("%s/%s:\n node %#v\n   go %#v", v.Scenario, v.TypeName, want, got)
+		}
+	}
+}

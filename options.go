@@ -1,0 +1,164 @@
+package sqsadapter
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+)
+
+// Options configure an AdapterBuilder. The zero value of every field means its documented
+// default, so &Options{} (or nil) is a working configuration.
+type Options struct {
+	// TopicName is the SNS topic every node of the cluster publishes to and subscribes to.
+	// Default "socket-io", as upstream's code does (upstream's README says "socket.io", which SNS
+	// rejects: topic names allow only letters, digits, hyphens and underscores).
+	TopicName string
+	// TopicTags are applied when the topic is created.
+	TopicTags map[string]string
+
+	// QueuePrefix starts the name of this node's queue: "<QueuePrefix>-<16 random hex digits>".
+	// Default "socket-io".
+	QueuePrefix string
+	// QueueName, when set, names this node's queue from its random id instead of QueuePrefix.
+	QueueName func(id string) string
+	// QueueTags are applied when the queue is created.
+	QueueTags map[string]string
+
+	// HeartbeatInterval is how often a node that has published nothing else announces itself.
+	// Default 5s.
+	HeartbeatInterval time.Duration
+	// HeartbeatTimeout is how long a node may stay silent before the others drop it from the
+	// cluster. Default 10s; it must be longer than HeartbeatInterval.
+	HeartbeatTimeout time.Duration
+	// RequestTimeout bounds serverSideEmit with acknowledgements, and fetchSockets or broadcasts
+	// with acknowledgements that set no timeout of their own. Default 5s, as upstream.
+	RequestTimeout time.Duration
+
+	// Logger receives what the adapter has to say. Default slog.Default().
+	Logger *slog.Logger
+	// OnError, when set, is called with every error that has no caller to return to: a failed
+	// publish, a failed poll, a failed clean-up. Errors of AWS calls are *OpError values. It is
+	// called from the adapter's goroutines and must not block. Errors are logged either way.
+	OnError func(error)
+
+	// ShutdownTimeout bounds the clean-up that closing the last namespace runs (flushing
+	// publishes, unsubscribing, deleting the queue) when the Socket.IO server closes the adapter,
+	// which gives it no context. Default 10s. Close(ctx) uses its ctx instead.
+	ShutdownTimeout time.Duration
+}
+
+// Defaults.
+const (
+	DefaultTopicName         = "socket-io"
+	DefaultQueuePrefix       = "socket-io"
+	DefaultHeartbeatInterval = 5 * time.Second
+	DefaultHeartbeatTimeout  = 10 * time.Second
+	DefaultRequestTimeout    = 5 * time.Second
+	DefaultShutdownTimeout   = 10 * time.Second
+)
+
+// ErrInvalidOptions is wrapped by every error about options.
+var ErrInvalidOptions = errors.New("sqsadapter: invalid options")
+
+// withDefaults returns a copy of o with every zero field set to its default.
+func (o *Options) withDefaults() Options {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.TopicName == "" {
+		c.TopicName = DefaultTopicName
+	}
+	if c.QueuePrefix == "" {
+		c.QueuePrefix = DefaultQueuePrefix
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+var awsNameChars = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// AWS limits on names and tags.
+const (
+	maxTopicNameLen = 256
+	maxQueueNameLen = 80
+	maxTags         = 50
+	maxTagKeyLen    = 128
+	maxTagValueLen  = 256
+)
+
+// validate checks options (with defaults applied) against the AWS rules the emulators do not
+// enforce, so a bad value fails before any AWS call with the rule it breaks.
+func (o *Options) validate() error {
+	if len(o.TopicName) > maxTopicNameLen || !awsNameChars.MatchString(o.TopicName) {
+		return fmt.Errorf("%w: TopicName %q: SNS topic names are 1 to %d letters, digits, hyphens or underscores",
+			ErrInvalidOptions, o.TopicName, maxTopicNameLen)
+	}
+	// The longest name the prefix can yield: the prefix, a hyphen, 16 hex digits.
+	if o.QueueName == nil {
+		if n := len(o.QueuePrefix) + 1 + 16; n > maxQueueNameLen || !awsNameChars.MatchString(o.QueuePrefix) {
+			return fmt.Errorf("%w: QueuePrefix %q: SQS queue names are 1 to %d letters, digits, hyphens or underscores, "+
+				"and the prefix is followed by 17 characters, so it may have at most %d",
+				ErrInvalidOptions, o.QueuePrefix, maxQueueNameLen, maxQueueNameLen-17)
+		}
+	}
+	if err := validateTags("TopicTags", o.TopicTags); err != nil {
+		return err
+	}
+	if err := validateTags("QueueTags", o.QueueTags); err != nil {
+		return err
+	}
+	for name, d := range map[string]time.Duration{
+		"HeartbeatInterval": o.HeartbeatInterval, "HeartbeatTimeout": o.HeartbeatTimeout,
+		"RequestTimeout": o.RequestTimeout, "ShutdownTimeout": o.ShutdownTimeout,
+	} {
+		if d < 0 {
+			return fmt.Errorf("%w: %s is negative (%v)", ErrInvalidOptions, name, d)
+		}
+	}
+	if o.HeartbeatTimeout <= o.HeartbeatInterval {
+		return fmt.Errorf("%w: HeartbeatTimeout (%v) must be longer than HeartbeatInterval (%v), "+
+			"or live nodes are dropped between two heartbeats", ErrInvalidOptions, o.HeartbeatTimeout, o.HeartbeatInterval)
+	}
+	return nil
+}
+
+// validateQueueName checks a name produced by Options.QueueName.
+func validateQueueName(name string) error {
+	if len(name) > maxQueueNameLen || !awsNameChars.MatchString(name) {
+		return fmt.Errorf("%w: QueueName returned %q: SQS queue names are 1 to %d letters, digits, hyphens or underscores",
+			ErrInvalidOptions, name, maxQueueNameLen)
+	}
+	return nil
+}
+
+func validateTags(field string, tags map[string]string) error {
+	if len(tags) > maxTags {
+		return fmt.Errorf("%w: %s: at most %d tags, got %d", ErrInvalidOptions, field, maxTags, len(tags))
+	}
+	for k, v := range tags {
+		if k == "" || len(k) > maxTagKeyLen {
+			return fmt.Errorf("%w: %s: tag key %q must be 1 to %d characters", ErrInvalidOptions, field, k, maxTagKeyLen)
+		}
+		if len(v) > maxTagValueLen {
+			return fmt.Errorf("%w: %s: value of tag %q is longer than %d characters", ErrInvalidOptions, field, k, maxTagValueLen)
+		}
+	}
+	return nil
+}

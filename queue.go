@@ -1,0 +1,317 @@
+package sqsadapter
+
+import (
+	"context"
+	cryptorand "crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// SNSAPI is the part of the SNS client the adapter uses; *sns.Client implements it.
+type SNSAPI interface {
+	CreateTopic(context.Context, *sns.CreateTopicInput, ...func(*sns.Options)) (*sns.CreateTopicOutput, error)
+	Subscribe(context.Context, *sns.SubscribeInput, ...func(*sns.Options)) (*sns.SubscribeOutput, error)
+	Unsubscribe(context.Context, *sns.UnsubscribeInput, ...func(*sns.Options)) (*sns.UnsubscribeOutput, error)
+	Publish(context.Context, *sns.PublishInput, ...func(*sns.Options)) (*sns.PublishOutput, error)
+	PublishBatch(context.Context, *sns.PublishBatchInput, ...func(*sns.Options)) (*sns.PublishBatchOutput, error)
+}
+
+// SQSAPI is the part of the SQS client the adapter uses; *sqs.Client implements it.
+type SQSAPI interface {
+	CreateQueue(context.Context, *sqs.CreateQueueInput, ...func(*sqs.Options)) (*sqs.CreateQueueOutput, error)
+	GetQueueAttributes(context.Context, *sqs.GetQueueAttributesInput, ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
+	SetQueueAttributes(context.Context, *sqs.SetQueueAttributesInput, ...func(*sqs.Options)) (*sqs.SetQueueAttributesOutput, error)
+	ReceiveMessage(context.Context, *sqs.ReceiveMessageInput, ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
+	DeleteMessageBatch(context.Context, *sqs.DeleteMessageBatchInput, ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
+	DeleteQueue(context.Context, *sqs.DeleteQueueInput, ...func(*sqs.Options)) (*sqs.DeleteQueueOutput, error)
+}
+
+var (
+	_ SNSAPI = (*sns.Client)(nil)
+	_ SQSAPI = (*sqs.Client)(nil)
+)
+
+// OpError is the error of one AWS call: Op names it ("sns:CreateTopic", "sqs:ReceiveMessage",
+// ...), Resource is the topic, queue or subscription it acted on when there was one. errors.As
+// reaches the AWS error (smithy.APIError) through it.
+type OpError struct {
+	Op       string
+	Resource string
+	Err      error
+}
+
+func (e *OpError) Error() string {
+	if e.Resource == "" {
+		return "sqsadapter: " + e.Op + ": " + e.Err.Error()
+	}
+	return "sqsadapter: " + e.Op + " " + e.Resource + ": " + e.Err.Error()
+}
+
+func (e *OpError) Unwrap() error { return e.Err }
+
+func opErr(op, resource string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &OpError{Op: op, Resource: resource, Err: err}
+}
+
+// resources are what provisioning created for one node.
+type resources struct {
+	topicArn        string
+	queueName       string
+	queueURL        string
+	queueArn        string
+	subscriptionArn string
+}
+
+// queueMessageRetention is the shortest retention SQS allows. Cluster messages are worthless
+// after the heartbeat timeout, and a crashed node's queue then stops holding (and billing for)
+// traffic a minute after it stops polling.
+const queueMessageRetention = 60 * time.Second
+
+// provision creates the topic (or finds it: CreateTopic is idempotent), this node's queue with
+// a policy that lets only the topic send to it, and the raw-delivery subscription. On failure it
+// removes what it created and returns the error of the step that failed.
+func provision(ctx context.Context, snsClient SNSAPI, sqsClient SQSAPI, o *Options) (res *resources, err error) {
+	res = &resources{}
+	defer func() {
+		if err != nil {
+			cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.ShutdownTimeout)
+			defer cancel()
+			err = errors.Join(err, res.teardown(cleanupCtx, snsClient, sqsClient))
+			res = nil
+		}
+	}()
+
+	topic, err := snsClient.CreateTopic(ctx, &sns.CreateTopicInput{Name: &o.TopicName, Tags: snsTags(o.TopicTags)})
+	if err != nil {
+		return res, opErr("sns:CreateTopic", o.TopicName, err)
+	}
+	res.topicArn = deref(topic.TopicArn)
+
+	id := randomHex(8)
+	res.queueName = o.QueuePrefix + "-" + id
+	if o.QueueName != nil {
+		res.queueName = o.QueueName(id)
+		if err := validateQueueName(res.queueName); err != nil {
+			return res, err
+		}
+	}
+	queue, err := sqsClient.CreateQueue(ctx, &sqs.CreateQueueInput{
+		QueueName: &res.queueName,
+		Tags:      o.QueueTags,
+		Attributes: map[string]string{
+			string(sqstypes.QueueAttributeNameMessageRetentionPeriod): strconv.Itoa(int(queueMessageRetention.Seconds())),
+		},
+	})
+	if err != nil {
+		return res, opErr("sqs:CreateQueue", res.queueName, err)
+	}
+	res.queueURL = deref(queue.QueueUrl)
+
+	attrs, err := sqsClient.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       &res.queueURL,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		return res, opErr("sqs:GetQueueAttributes", res.queueURL, err)
+	}
+	res.queueArn = attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
+
+	if _, err := sqsClient.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{
+		QueueUrl:   &res.queueURL,
+		Attributes: map[string]string{string(sqstypes.QueueAttributeNamePolicy): queuePolicy(res.queueArn, res.topicArn)},
+	}); err != nil {
+		return res, opErr("sqs:SetQueueAttributes", res.queueURL, err)
+	}
+
+	sub, err := snsClient.Subscribe(ctx, &sns.SubscribeInput{
+		TopicArn:              &res.topicArn,
+		Protocol:              ptr("sqs"),
+		Endpoint:              &res.queueArn,
+		Attributes:            map[string]string{"RawMessageDelivery": "true"},
+		ReturnSubscriptionArn: true,
+	})
+	if err != nil {
+		return res, opErr("sns:Subscribe", res.topicArn, err)
+	}
+	res.subscriptionArn = deref(sub.SubscriptionArn)
+	return res, nil
+}
+
+// teardown unsubscribes and deletes the queue, whichever of them exist; it returns both errors.
+func (r *resources) teardown(ctx context.Context, snsClient SNSAPI, sqsClient SQSAPI) error {
+	var errs []error
+	if r.subscriptionArn != "" {
+		_, err := snsClient.Unsubscribe(ctx, &sns.UnsubscribeInput{SubscriptionArn: &r.subscriptionArn})
+		errs = append(errs, opErr("sns:Unsubscribe", r.subscriptionArn, err))
+	}
+	if r.queueURL != "" {
+		_, err := sqsClient.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: &r.queueURL})
+		errs = append(errs, opErr("sqs:DeleteQueue", r.queueURL, err))
+	}
+	return errors.Join(errs...)
+}
+
+// queuePolicy is upstream's policy, byte for byte: only the topic may send to the queue.
+func queuePolicy(queueArn, topicArn string) string {
+	type condition struct {
+		ArnEquals map[string]string `json:"ArnEquals"`
+	}
+	type statement struct {
+		Sid       string    `json:"Sid"`
+		Effect    string    `json:"Effect"`
+		Principal string    `json:"Principal"`
+		Action    string    `json:"Action"`
+		Resource  string    `json:"Resource"`
+		Condition condition `json:"Condition"`
+	}
+	policy := struct {
+		Version   string      `json:"Version"`
+		ID        string      `json:"Id"`
+		Statement []statement `json:"Statement"`
+	}{"2012-10-17", "__default_policy_ID", []statement{{
+		Sid: "__owner_statement", Effect: "Allow", Principal: "*", Action: "SQS:SendMessage",
+		Resource: queueArn, Condition: condition{ArnEquals: map[string]string{"aws:SourceArn": topicArn}},
+	}}}
+	b, _ := json.Marshal(policy) // cannot fail: strings only
+	return string(b)
+}
+
+// pollWaitSeconds is the long-poll wait: the longest SQS allows, so an idle node makes three
+// receive requests a minute (upstream waits 5 s: twelve). Close cancels the wait at once.
+const pollWaitSeconds = 20
+
+// poll receives from the queue until ctx is cancelled, hands every message to handle and
+// deletes the batch. Receive errors are retried with capped exponential backoff and jitter, and
+// reported once per streak of failures, not once per attempt.
+func (b *AdapterBuilder) poll(ctx context.Context, res *resources) {
+	var failures int
+	for ctx.Err() == nil {
+		out, err := b.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl:              &res.queueURL,
+			MaxNumberOfMessages:   10,
+			WaitTimeSeconds:       pollWaitSeconds,
+			MessageAttributeNames: []string{"All"},
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			if failures == 1 {
+				b.reportError(opErr("sqs:ReceiveMessage", res.queueURL, err))
+			}
+			sleepCtx(ctx, backoff(failures))
+			continue
+		}
+		if failures > 0 {
+			b.log.Info("sqsadapter: receiving again", "queue", res.queueURL, "failedAttempts", failures)
+			failures = 0
+		}
+		if len(out.Messages) == 0 {
+			continue
+		}
+		for i := range out.Messages {
+			b.handleSQSMessage(&out.Messages[i])
+		}
+		b.deleteMessages(ctx, res, out.Messages)
+	}
+}
+
+func (b *AdapterBuilder) deleteMessages(ctx context.Context, res *resources, msgs []sqstypes.Message) {
+	entries := make([]sqstypes.DeleteMessageBatchRequestEntry, len(msgs))
+	for i, m := range msgs {
+		entries[i] = sqstypes.DeleteMessageBatchRequestEntry{Id: ptr(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle}
+	}
+	// Deleting is worth finishing even when Close cancelled polling meanwhile: an undeleted
+	// message is received again.
+	out, err := b.sqs.DeleteMessageBatch(context.WithoutCancel(ctx), &sqs.DeleteMessageBatchInput{
+		QueueUrl: &res.queueURL, Entries: entries,
+	})
+	if err != nil {
+		b.reportError(opErr("sqs:DeleteMessageBatch", res.queueURL, err))
+		return
+	}
+	for _, f := range out.Failed {
+		b.reportError(opErr("sqs:DeleteMessageBatch", res.queueURL,
+			fmt.Errorf("entry %s failed: %s: %s", deref(f.Id), deref(f.Code), deref(f.Message))))
+	}
+}
+
+// backoff is the wait after the n-th consecutive failure: 100 ms doubling up to 10 s, with
+// full jitter so that nodes that failed together do not retry together.
+func backoff(n int) time.Duration {
+	const base, ceiling = 100 * time.Millisecond, 10 * time.Second
+	d := ceiling
+	if n < 10 {
+		d = min(base<<(n-1), ceiling)
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// recentIDs remembers the last n message ids, to drop SQS's at-least-once redeliveries.
+type recentIDs struct {
+	ids  map[string]struct{}
+	ring []string
+	next int
+}
+
+func newRecentIDs(n int) *recentIDs {
+	return &recentIDs{ids: make(map[string]struct{}, n), ring: make([]string, n)}
+}
+
+// seen records id and reports whether it was recorded already.
+func (r *recentIDs) seen(id string) bool {
+	if _, ok := r.ids[id]; ok {
+		return true
+	}
+	delete(r.ids, r.ring[r.next])
+	r.ring[r.next] = id
+	r.ids[id] = struct{}{}
+	r.next = (r.next + 1) % len(r.ring)
+	return false
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = cryptorand.Read(b) // never fails
+	return hex.EncodeToString(b)
+}
+
+func snsTags(tags map[string]string) []snstypes.Tag {
+	out := make([]snstypes.Tag, 0, len(tags))
+	for k, v := range tags {
+		out = append(out, snstypes.Tag{Key: ptr(k), Value: ptr(v)})
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
