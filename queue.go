@@ -189,6 +189,12 @@ func queuePolicy(queueArn, topicArn string) string {
 	return string(b)
 }
 
+// receiveVisibilitySeconds hides a received message from other receives until it is deleted.
+// It is short so that a batch whose response never reached us (a long poll abandoned by a
+// dropped connection still takes messages off the queue) comes back within seconds instead of
+// SQS's default 30 s; a message handled twice this way is dropped by its MessageId.
+const receiveVisibilitySeconds = 5
+
 // pollWaitSeconds is the long-poll wait: the longest SQS allows, so an idle node makes three
 // receive requests a minute (upstream waits 5 s: twelve). Close cancels the wait at once.
 const pollWaitSeconds = 20
@@ -203,6 +209,7 @@ func (b *AdapterBuilder) poll(ctx context.Context, res *resources) {
 			QueueUrl:              &res.queueURL,
 			MaxNumberOfMessages:   10,
 			WaitTimeSeconds:       pollWaitSeconds,
+			VisibilityTimeout:     receiveVisibilitySeconds,
 			MessageAttributeNames: []string{"All"},
 		})
 		if err != nil {
