@@ -107,33 +107,9 @@ func fromWirePacket(p wire.Packet) *parser.Packet {
 	return &parser.Packet{Type: parser.PacketType(p.Type), Data: p.Data}
 }
 
-// toWireValue replaces the Socket.IO library's buffers (which msgpack would encode as empty
-// maps) with their bytes, in a copy of v.
-func toWireValue(v any) any {
-	switch x := v.(type) {
-	case []byte:
-		return x
-	case interface{ Bytes() []byte }: // *types.Buffer, *types.StringBuffer, *bytes.Buffer
-		return x.Bytes()
-	case []any:
-		return toWireSlice(x)
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = toWireValue(e)
-		}
-		return m
-	}
-	return v
-}
-
-func toWireSlice(s []any) []any {
-	out := make([]any, len(s))
-	for i, e := range s {
-		out[i] = toWireValue(e)
-	}
-	return out
-}
+// toWireValue and toWireSlice are wire.Value and wire.Values, which the emitter shares.
+func toWireValue(v any) any     { return wire.Value(v) }
+func toWireSlice(s []any) []any { return wire.Values(s) }
 
 // firstArg is what Node puts in an acknowledgement response: the first argument only.
 func firstArg(args []any) any {
