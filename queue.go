@@ -89,16 +89,12 @@ func provision(ctx context.Context, snsClient SNSAPI, sqsClient SQSAPI, o *Optio
 		if err != nil {
 			cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.ShutdownTimeout)
 			defer cancel()
-			err = errors.Join(err, res.teardown(cleanupCtx, snsClient, sqsClient))
+			if cleanupErr := res.teardown(cleanupCtx, snsClient, sqsClient); cleanupErr != nil {
+				err = errors.Join(err, fmt.Errorf("sqsadapter: removing what Init created: %w", cleanupErr))
+			}
 			res = nil
 		}
 	}()
-
-	topic, err := snsClient.CreateTopic(ctx, &sns.CreateTopicInput{Name: &o.TopicName, Tags: snsTags(o.TopicTags)})
-	if err != nil {
-		return res, opErr("sns:CreateTopic", o.TopicName, err)
-	}
-	res.topicArn = deref(topic.TopicArn)
 
 	id := randomHex(8)
 	res.queueName = o.QueuePrefix + "-" + id
@@ -108,6 +104,13 @@ func provision(ctx context.Context, snsClient SNSAPI, sqsClient SQSAPI, o *Optio
 			return res, err
 		}
 	}
+
+	topic, err := snsClient.CreateTopic(ctx, &sns.CreateTopicInput{Name: &o.TopicName, Tags: snsTags(o.TopicTags)})
+	if err != nil {
+		return res, opErr("sns:CreateTopic", o.TopicName, err)
+	}
+	res.topicArn = deref(topic.TopicArn)
+
 	queue, err := sqsClient.CreateQueue(ctx, &sqs.CreateQueueInput{
 		QueueName: &res.queueName,
 		Tags:      o.QueueTags,

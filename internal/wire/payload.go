@@ -196,6 +196,10 @@ func Decode(b []byte, v any) error {
 // normalizePayload rewrites the untyped values of a decoded payload in place with normalize.
 func normalizePayload(v any) {
 	switch d := v.(type) {
+	case *any:
+		*d = normalize(*d)
+	case *map[string]any:
+		normalizeMap(*d)
 	case *BroadcastData:
 		normalizeSlice(d.Packet.Data)
 	case *FetchSocketsResponseData:
