@@ -5,9 +5,9 @@ package sqsadapter
 
 import (
 	"bytes"
-	"fmt"
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -36,7 +36,6 @@ func setupThree(t *testing.T) *threeNodes {
 	}
 	return c
 }
-
 
 func TestBroadcastToAllClients(t *testing.T) {
 	c := setupThree(t)
@@ -238,7 +237,7 @@ func TestBroadcastWithASingleAcknowledgementLocal(t *testing.T) {
 	}
 	replyWith(c.clients[1], "test", 2)
 	ch := make(chan ackResult, 1)
-	c.sockets[1].Timeout(2*time.Second).EmitWithAck("test")(ackInto(ch))
+	c.sockets[1].Timeout(2 * time.Second).EmitWithAck("test")(ackInto(ch))
 	r := awaitAck(t, ch)
 	if r.err != nil || len(r.responses) != 1 || !numberIs(r.responses[0], 2) {
 		t.Fatalf("responses %#v, err %v", r.responses, r.err)
@@ -258,7 +257,7 @@ func TestBroadcastWithASingleAcknowledgementRemote(t *testing.T) {
 		t.Fatalf("fetched %d sockets", len(remote))
 	}
 	ch := make(chan ackResult, 1)
-	remote[0].Timeout(2*time.Second).EmitWithAck("test")(ackInto(ch))
+	remote[0].Timeout(2 * time.Second).EmitWithAck("test")(ackInto(ch))
 	r := awaitAck(t, ch)
 	if r.err != nil || len(r.responses) != 1 || !numberIs(r.responses[0], 2) {
 		t.Fatalf("responses %#v, err %v", r.responses, r.err)
