@@ -46,7 +46,8 @@ type AdapterBuilder struct {
 	pub    *publisher
 	stats  counters
 
-	initMu sync.Mutex // serialises Init
+	initMu        sync.Mutex // serialises Init
+	reprovisionMu sync.Mutex // serialises reprovision
 
 	mu       sync.Mutex
 	adapters map[string]*namespaceAdapter // by namespace name
@@ -84,7 +85,7 @@ func NewAdapterBuilder(snsClient SNSAPI, sqsClient SQSAPI, opts *Options) *Adapt
 		recent:    newRecentIDs(10_000),
 		closeDone: make(chan struct{}),
 	}
-	b.pub = newPublisher(b)
+	b.pub = newPublisher(b, max(o.PublishBufferSize, 1)) // a negative size fails Init
 	return b
 }
 
@@ -127,14 +128,18 @@ func (b *AdapterBuilder) Init(ctx context.Context) error {
 	b.pollDone = make(chan struct{})
 	go func() {
 		defer close(b.pollDone)
-		b.poll(loopCtx, res)
+		b.poll(loopCtx)
 	}()
-	b.loops.Add(1)
+	b.loops.Add(2)
 	go func() {
 		defer b.loops.Done()
 		b.heartbeatLoop(loopCtx)
 	}()
-	b.pub.start(res.topicArn)
+	go func() {
+		defer b.loops.Done()
+		b.watchSubscription(loopCtx)
+	}()
+	b.pub.start()
 	b.log.Info("sqsadapter: subscribed", "topic", res.topicArn, "queue", res.queueURL)
 	return nil
 }
@@ -171,7 +176,15 @@ func (b *AdapterBuilder) shutdown(ctx context.Context) error {
 	if stopLoop != nil {
 		stopLoop()
 	}
-	errs := []error{b.pub.close(ctx)}
+	// Flushing may take at most half of what is left, so that deleting the queue (which stops
+	// its bill) still gets its turn when SNS is slow or down.
+	flushCtx := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		flushCtx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(deadline)/2))
+		defer cancel()
+	}
+	errs := []error{b.pub.close(flushCtx)}
 	if res != nil {
 		errs = append(errs, res.teardown(ctx, b.sns, b.sqs))
 	}
@@ -199,12 +212,15 @@ type Stats struct {
 	Duplicates        uint64 // redeliveries of a message already handled, dropped
 	Published         uint64 // cluster messages SNS accepted
 	PublishFailures   uint64 // cluster messages SNS did not accept (reported)
+	PublishDropped    uint64 // cluster messages dropped because the publish buffer was full (reported)
 	HandlerPanics     uint64 // messages whose handling panicked (recovered and reported)
 	UnknownNamespaces uint64 // messages for a namespace this server does not have
+	Reprovisions      uint64 // times the queue and subscription were made again after AWS lost them
 }
 
 type counters struct {
-	received, malformed, duplicates, published, publishFailures, handlerPanics, unknownNamespaces atomic.Uint64
+	received, malformed, duplicates, published, publishFailures, publishDropped, handlerPanics,
+	unknownNamespaces, reprovisions atomic.Uint64
 }
 
 // Stats returns the counters.
@@ -212,8 +228,9 @@ func (b *AdapterBuilder) Stats() Stats {
 	c := &b.stats
 	return Stats{
 		Received: c.received.Load(), Malformed: c.malformed.Load(), Duplicates: c.duplicates.Load(),
-		Published: c.published.Load(), PublishFailures: c.publishFailures.Load(),
+		Published: c.published.Load(), PublishFailures: c.publishFailures.Load(), PublishDropped: c.publishDropped.Load(),
 		HandlerPanics: c.handlerPanics.Load(), UnknownNamespaces: c.unknownNamespaces.Load(),
+		Reprovisions: c.reprovisions.Load(),
 	}
 }
 

@@ -77,6 +77,10 @@ func (f *fakeAWS) Unsubscribe(context.Context, *sns.UnsubscribeInput, ...func(*s
 	return &sns.UnsubscribeOutput{}, f.call("Unsubscribe")
 }
 
+func (f *fakeAWS) GetSubscriptionAttributes(context.Context, *sns.GetSubscriptionAttributesInput, ...func(*sns.Options)) (*sns.GetSubscriptionAttributesOutput, error) {
+	return &sns.GetSubscriptionAttributesOutput{}, f.call("GetSubscriptionAttributes")
+}
+
 func (f *fakeAWS) Publish(_ context.Context, in *sns.PublishInput, _ ...func(*sns.Options)) (*sns.PublishOutput, error) {
 	if err := f.call("Publish"); err != nil {
 		return nil, err
@@ -295,7 +299,7 @@ func TestInitUnreachableEndpointFailsWithinTheDeadline(t *testing.T) {
 }
 
 func TestPublishFailureIsReportedWithTheAWSError(t *testing.T) {
-	f := &fakeAWS{fail: map[string]error{"Publish": apiError("Throttling")}}
+	f := &fakeAWS{fail: map[string]error{"Publish": apiError("AuthorizationError")}}
 	sink := newErrorSink()
 	_, b := fakeServer(t, f, sink)
 	if err := b.Init(context.Background()); err != nil {
@@ -304,7 +308,7 @@ func TestPublishFailureIsReportedWithTheAWSError(t *testing.T) {
 	err := sink.next(t) // the server's INITIAL_HEARTBEAT for "/"
 	var opErr *OpError
 	var apiErr smithy.APIError
-	if !errors.As(err, &opErr) || opErr.Op != "sns:Publish" || !errors.As(err, &apiErr) || apiErr.ErrorCode() != "Throttling" {
+	if !errors.As(err, &opErr) || opErr.Op != "sns:Publish" || !errors.As(err, &apiErr) || apiErr.ErrorCode() != "AuthorizationError" {
 		t.Fatalf("err = %v", err)
 	}
 	if !strings.Contains(err.Error(), "INITIAL_HEARTBEAT") || !strings.Contains(err.Error(), `"/"`) {
@@ -313,6 +317,49 @@ func TestPublishFailureIsReportedWithTheAWSError(t *testing.T) {
 	if got := b.Stats().PublishFailures; got != 1 {
 		t.Fatalf("PublishFailures = %d", got)
 	}
+	if n := f.count("Publish"); n != 1 {
+		t.Fatalf("%d attempts: an authorization error cannot succeed by retrying", n)
+	}
+}
+
+// flakyPublish throttles the first failFirst publishes.
+type flakyPublish struct {
+	*fakeAWS
+	failFirst int
+	attempts  atomic.Int32
+}
+
+func (f *flakyPublish) Publish(ctx context.Context, in *sns.PublishInput, o ...func(*sns.Options)) (*sns.PublishOutput, error) {
+	if int(f.attempts.Add(1)) <= f.failFirst {
+		return nil, &smithy.GenericAPIError{Code: "Throttling", Message: "Rate exceeded", Fault: smithy.FaultClient}
+	}
+	return f.fakeAWS.Publish(ctx, in, o...)
+}
+
+func TestThrottledPublishIsRetriedAndReportedOnce(t *testing.T) {
+	f := &flakyPublish{fakeAWS: &fakeAWS{}, failFirst: 3}
+	sink := newErrorSink()
+	b := NewAdapterBuilder(f, f.fakeAWS, &Options{Logger: testLogger(t), OnError: sink.onError,
+		HeartbeatInterval: time.Hour, HeartbeatTimeout: 2 * time.Hour})
+	opts := socket.DefaultServerOptions()
+	opts.SetAdapter(b)
+	io := socket.NewServer(nil, opts)
+	t.Cleanup(func() { io.Close(nil) })
+	if err := b.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.next(t); !strings.Contains(err.Error(), "Throttling") {
+		t.Fatalf("err = %v", err)
+	}
+	eventually(t, 5*time.Second, func() bool { return b.Stats().Published == 1 }, "the heartbeat is published after the throttling")
+	if s := b.Stats(); s.PublishFailures != 0 || f.attempts.Load() != 4 {
+		t.Fatalf("stats %+v after %d attempts", s, f.attempts.Load())
+	}
+	select {
+	case err := <-sink.ch:
+		t.Fatalf("a second report for one streak: %v", err)
+	default:
+	}
 }
 
 func TestMessagesBeforeInitWaitAndLeaveBatched(t *testing.T) {
@@ -320,8 +367,9 @@ func TestMessagesBeforeInitWaitAndLeaveBatched(t *testing.T) {
 	f.publishBatch = func(in *sns.PublishBatchInput) *sns.PublishBatchOutput {
 		out := &sns.PublishBatchOutput{}
 		for i, e := range in.PublishBatchRequestEntries {
-			if i == 2 {
-				out.Failed = append(out.Failed, snstypes.BatchResultErrorEntry{Id: e.Id, Code: aws.String("InternalError"), Message: aws.String("boom")})
+			if i == 2 && *e.Message == "3" { // the second broadcast, each time it is tried
+				out.Failed = append(out.Failed, snstypes.BatchResultErrorEntry{Id: e.Id, Code: aws.String("InvalidParameter"),
+					Message: aws.String("boom"), SenderFault: true})
 				continue
 			}
 			out.Successful = append(out.Successful, snstypes.PublishBatchResultEntry{Id: e.Id})
@@ -341,7 +389,7 @@ func TestMessagesBeforeInitWaitAndLeaveBatched(t *testing.T) {
 	}
 	err := sink.next(t)
 	// Entry 2 is the second broadcast (entry 0 is the INITIAL_HEARTBEAT).
-	if !strings.Contains(err.Error(), "BROADCAST") || !strings.Contains(err.Error(), "InternalError") || !strings.Contains(err.Error(), "sns:PublishBatch") {
+	if !strings.Contains(err.Error(), "BROADCAST") || !strings.Contains(err.Error(), "InvalidParameter") || !strings.Contains(err.Error(), "sns:PublishBatch") {
 		t.Fatalf("err = %v", err)
 	}
 	if f.count("PublishBatch") != 1 || f.count("Publish") != 0 {
@@ -486,5 +534,48 @@ func TestCloseIsIdempotentAndRemovesTheQueueOnce(t *testing.T) {
 	defer f.mu.Unlock()
 	if last := f.published[len(f.published)-1]; last != "13" {
 		t.Fatalf("published %v, want ADAPTER_CLOSE last", f.published)
+	}
+}
+
+// blockedPublish holds every Publish until release is closed, like an SNS that stopped
+// answering.
+type blockedPublish struct {
+	*fakeAWS
+	release chan struct{}
+}
+
+func (f *blockedPublish) Publish(ctx context.Context, in *sns.PublishInput, o ...func(*sns.Options)) (*sns.PublishOutput, error) {
+	<-f.release
+	return f.fakeAWS.Publish(ctx, in, o...)
+}
+
+func TestFullPublishBufferDropsAndReportsWithoutBlocking(t *testing.T) {
+	f := &blockedPublish{fakeAWS: &fakeAWS{}, release: make(chan struct{})}
+	sink := newErrorSink()
+	b := NewAdapterBuilder(f, f.fakeAWS, &Options{Logger: testLogger(t), OnError: sink.onError, PublishBufferSize: 3,
+		HeartbeatInterval: time.Hour, HeartbeatTimeout: 2 * time.Hour})
+	opts := socket.DefaultServerOptions()
+	opts.SetAdapter(b)
+	io := socket.NewServer(nil, opts)
+	t.Cleanup(func() { io.Close(nil) })
+	if err := b.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() bool { return len(b.pub.queue) == 0 }, "the heartbeat is in flight")
+	start := time.Now()
+	for range 10 {
+		io.Emit("ev")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("10 emits took %v with SNS not answering", d)
+	}
+	if err := sink.next(t); !errors.Is(err, ErrPublishBufferFull) || !strings.Contains(err.Error(), "BROADCAST") {
+		t.Fatalf("err = %v", err)
+	}
+	close(f.release)
+	// The heartbeat in flight, three broadcasts buffered, seven dropped and each reported.
+	eventually(t, 5*time.Second, func() bool { return b.Stats().Published == 4 }, "the buffered messages are published")
+	if s := b.Stats(); s.PublishDropped != 7 {
+		t.Fatalf("stats %+v", s)
 	}
 }

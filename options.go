@@ -36,6 +36,21 @@ type Options struct {
 	// with acknowledgements that set no timeout of their own. Default 5s, as upstream.
 	RequestTimeout time.Duration
 
+	// KMSKeyID, when set, encrypts this node's queue with that KMS key (SSE-KMS); the key policy
+	// must let sns.amazonaws.com use it. Otherwise the queue asks for SQS-managed encryption
+	// (SSE-SQS).
+	KMSKeyID string
+
+	// PublishBufferSize is how many cluster messages may wait for SNS. Publishing never blocks
+	// the emitting goroutine: a message that finds the buffer full is dropped and reported
+	// (ErrPublishBufferFull, Stats.PublishDropped). Default 10000.
+	PublishBufferSize int
+
+	// SubscriptionCheckInterval is how often the node checks that its subscription still
+	// exists, and makes its queue and subscription again if AWS lost them (a queue deleted out of
+	// band is noticed at once by polling). Default 1 minute; negative disables the check.
+	SubscriptionCheckInterval time.Duration
+
 	// Logger receives what the adapter has to say. Default slog.Default().
 	Logger *slog.Logger
 	// OnError, when set, is called with every error that has no caller to return to: a failed
@@ -57,6 +72,8 @@ const (
 	DefaultHeartbeatTimeout  = 10 * time.Second
 	DefaultRequestTimeout    = 5 * time.Second
 	DefaultShutdownTimeout   = 10 * time.Second
+	DefaultPublishBufferSize = 10_000
+	DefaultSubscriptionCheck = time.Minute
 )
 
 // ErrInvalidOptions is wrapped by every error about options.
@@ -85,6 +102,12 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.PublishBufferSize == 0 {
+		c.PublishBufferSize = DefaultPublishBufferSize
+	}
+	if c.SubscriptionCheckInterval == 0 {
+		c.SubscriptionCheckInterval = DefaultSubscriptionCheck
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -131,6 +154,9 @@ func (o *Options) validate() error {
 		if d < 0 {
 			return fmt.Errorf("%w: %s is negative (%v)", ErrInvalidOptions, name, d)
 		}
+	}
+	if o.PublishBufferSize < 0 {
+		return fmt.Errorf("%w: PublishBufferSize is negative (%d)", ErrInvalidOptions, o.PublishBufferSize)
 	}
 	if o.HeartbeatTimeout <= o.HeartbeatInterval {
 		return fmt.Errorf("%w: HeartbeatTimeout (%v) must be longer than HeartbeatInterval (%v), "+

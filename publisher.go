@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
 )
@@ -30,12 +32,18 @@ func (e *MessageTooLargeError) Error() string {
 		e.Type, e.Nsp, e.Size, e.Limit)
 }
 
-// publishQueueSize bounds the messages waiting for SNS. When it is full, publishing waits for
-// room (back-pressure on the emitting goroutine) instead of dropping messages.
-const publishQueueSize = 4096
+// ErrPublishBufferFull is reported (and counted in Stats.PublishDropped) for a cluster message
+// dropped because Options.PublishBufferSize messages were already waiting for SNS: publishing
+// never blocks the emitting goroutine.
+var ErrPublishBufferFull = errors.New("sqsadapter: publish buffer full")
 
 // maxBatch is the most entries SNS takes in one PublishBatch.
 const maxBatch = 10
+
+// publishRetryWindow is how long a message that SNS refused for a passing reason (throttling,
+// a server error, the endpoint unreachable) is retried before it is dropped and reported; a
+// cluster message older than this has outlived every timeout that could use it.
+const publishRetryWindow = 30 * time.Second
 
 // publisher sends cluster messages to SNS from one goroutine, in the order they were published.
 // Callers only encode and enqueue, so io.Emit never waits on an AWS round trip; messages that
@@ -43,28 +51,27 @@ const maxBatch = 10
 type publisher struct {
 	b     *AdapterBuilder
 	queue chan *wire.Message
-	// stop is closed when the adapter starts closing: callers blocked on a full queue give up.
-	stop chan struct{}
 	// mu guards closed; enqueue holds it for reading so that close can wait for it to finish.
 	mu      sync.RWMutex
 	closed  bool
 	started bool
 	// abandon cancels the AWS calls in flight when close runs out of time.
-	abandon context.CancelFunc
-	done    chan struct{} // closed when run returns
+	abandon  context.CancelFunc
+	done     chan struct{} // closed when run returns
+	failures int           // consecutive failed attempts, touched by run only
 }
 
-func newPublisher(b *AdapterBuilder) *publisher {
+func newPublisher(b *AdapterBuilder, size int) *publisher {
 	return &publisher{
 		b:     b,
-		queue: make(chan *wire.Message, publishQueueSize),
-		stop:  make(chan struct{}),
+		queue: make(chan *wire.Message, size),
 		done:  make(chan struct{}),
 	}
 }
 
-// enqueue queues m for publishing. It fails at once for a message over the SNS size limit and
-// after close; before the adapter is ready, messages wait in the queue.
+// enqueue queues m for publishing without blocking. It fails at once for a message over the SNS
+// size limit, after close, and when the buffer is full; before the adapter is ready, messages
+// wait in the buffer.
 func (p *publisher) enqueue(m *wire.Message) error {
 	if size := m.Size(); size > wire.MaxMessageSize {
 		return &MessageTooLargeError{Type: m.Type.String(), Nsp: m.Nsp, Size: size, Limit: wire.MaxMessageSize}
@@ -77,13 +84,14 @@ func (p *publisher) enqueue(m *wire.Message) error {
 	select {
 	case p.queue <- m:
 		return nil
-	case <-p.stop:
-		return ErrClosed
+	default:
+		p.b.stats.publishDropped.Add(1)
+		return fmt.Errorf("%w: %s on namespace %q dropped, %d messages wait for SNS", ErrPublishBufferFull, m.Type, m.Nsp, cap(p.queue))
 	}
 }
 
 // start runs the sending goroutine once the topic exists.
-func (p *publisher) start(topicArn string) {
+func (p *publisher) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.mu.Lock()
 	p.started = true
@@ -91,14 +99,13 @@ func (p *publisher) start(topicArn string) {
 	p.mu.Unlock()
 	go func() {
 		defer close(p.done)
-		p.run(ctx, topicArn)
+		p.run(ctx)
 	}()
 }
 
 // close stops accepting messages and waits until the queued ones are sent, or ctx ends. It
 // returns an error counting the messages that were not sent.
 func (p *publisher) close(ctx context.Context) error {
-	close(p.stop)
 	p.mu.Lock()
 	p.closed = true
 	started := p.started
@@ -122,7 +129,7 @@ func (p *publisher) close(ctx context.Context) error {
 	}
 }
 
-func (p *publisher) run(ctx context.Context, topicArn string) {
+func (p *publisher) run(ctx context.Context) {
 	var carry *wire.Message
 	for {
 		first := carry
@@ -155,24 +162,63 @@ func (p *publisher) run(ctx context.Context, topicArn string) {
 		if ctx.Err() != nil {
 			continue // abandoned by close, which reports what is left
 		}
-		p.send(ctx, topicArn, batch)
+		p.sendWithRetries(ctx, batch)
+	}
+}
+
+// sendWithRetries publishes batch, retrying what failed for a passing reason with capped
+// exponential backoff for up to publishRetryWindow. A streak of failures is reported once, when
+// it starts, and logged when it ends; what cannot succeed is reported at once and dropped.
+func (p *publisher) sendWithRetries(ctx context.Context, batch []*wire.Message) {
+	deadline := time.Now().Add(publishRetryWindow)
+	for attempt := 1; ; attempt++ {
+		res := p.b.resources()
+		retry, err := p.send(ctx, res.topicArn, batch)
+		if len(retry) == 0 {
+			if p.failures > 0 && err == nil {
+				p.b.log.Info("sqsadapter: publishing again", "failedAttempts", p.failures)
+				p.failures = 0
+			}
+			return
+		}
+		p.failures++
+		if p.failures == 1 {
+			p.b.reportError(err)
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			p.b.stats.publishFailures.Add(uint64(len(retry)))
+			p.b.reportError(fmt.Errorf("sqsadapter: %d cluster messages dropped after retrying for %v: %w",
+				len(retry), publishRetryWindow, err))
+			return
+		}
+		if isNotFound(err) {
+			p.b.reprovision(ctx, res, err) // the topic went away: make it again, then retry
+		}
+		sleepCtx(ctx, backoff(attempt))
+		batch = retry
 	}
 }
 
 // send publishes one message alone (the idle case: no added latency) or several in one batch.
-func (p *publisher) send(ctx context.Context, topicArn string, batch []*wire.Message) {
+// It reports and counts what failed for good, and returns what is worth trying again with the
+// error that says why.
+func (p *publisher) send(ctx context.Context, topicArn string, batch []*wire.Message) (retry []*wire.Message, err error) {
 	if len(batch) == 1 {
 		m := batch[0]
 		_, err := p.b.sns.Publish(ctx, &sns.PublishInput{
 			TopicArn: &topicArn, Message: ptr(m.Body()), MessageAttributes: m.SNSAttributes(),
 		})
-		if err != nil {
-			p.b.stats.publishFailures.Add(1)
-			p.b.reportError(fmt.Errorf("publishing %s on namespace %q: %w", m.Type, m.Nsp, opErr("sns:Publish", topicArn, err)))
-			return
+		if err == nil {
+			p.b.stats.published.Add(1)
+			return nil, nil
 		}
-		p.b.stats.published.Add(1)
-		return
+		err = fmt.Errorf("publishing %s on namespace %q: %w", m.Type, m.Nsp, opErr("sns:Publish", topicArn, err))
+		if retryable(err) {
+			return batch, err
+		}
+		p.b.stats.publishFailures.Add(1)
+		p.b.reportError(err)
+		return nil, nil
 	}
 	entries := make([]snstypes.PublishBatchRequestEntry, len(batch))
 	for i, m := range batch {
@@ -182,18 +228,61 @@ func (p *publisher) send(ctx context.Context, topicArn string, batch []*wire.Mes
 	}
 	out, err := p.b.sns.PublishBatch(ctx, &sns.PublishBatchInput{TopicArn: &topicArn, PublishBatchRequestEntries: entries})
 	if err != nil {
-		p.b.stats.publishFailures.Add(uint64(len(batch)))
-		p.b.reportError(fmt.Errorf("publishing %d cluster messages: %w", len(batch), opErr("sns:PublishBatch", topicArn, err)))
-		return
-	}
-	for _, f := range out.Failed {
-		m := batch[0]
-		if i, err := strconv.Atoi(deref(f.Id)); err == nil && i >= 0 && i < len(batch) {
-			m = batch[i]
+		err = fmt.Errorf("publishing %d cluster messages: %w", len(batch), opErr("sns:PublishBatch", topicArn, err))
+		if retryable(err) {
+			return batch, err
 		}
-		p.b.stats.publishFailures.Add(1)
-		p.b.reportError(fmt.Errorf("publishing %s on namespace %q: %w", m.Type, m.Nsp,
-			opErr("sns:PublishBatch", topicArn, fmt.Errorf("entry failed: %s: %s", deref(f.Code), deref(f.Message)))))
+		p.b.stats.publishFailures.Add(uint64(len(batch)))
+		p.b.reportError(err)
+		return nil, nil
 	}
 	p.b.stats.published.Add(uint64(len(out.Successful)))
+	for _, f := range out.Failed {
+		i, convErr := strconv.Atoi(deref(f.Id))
+		if convErr != nil || i < 0 || i >= len(batch) {
+			continue // not an entry of ours
+		}
+		m := batch[i]
+		entryErr := fmt.Errorf("publishing %s on namespace %q: %w", m.Type, m.Nsp, opErr("sns:PublishBatch", topicArn,
+			fmt.Errorf("entry failed: %s: %s", deref(f.Code), deref(f.Message))))
+		if !f.SenderFault {
+			retry, err = append(retry, m), entryErr
+			continue
+		}
+		p.b.stats.publishFailures.Add(1)
+		p.b.reportError(entryErr)
+	}
+	return retry, err
+}
+
+// retryable reports whether a failed AWS call may succeed if tried again: throttling, a server
+// fault, or no answer at all (the endpoint unreachable, the connection dropped). A topic or queue
+// that does not exist counts too: reprovision makes it again.
+func retryable(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) {
+		return true // no response from AWS
+	}
+	switch apiErr.ErrorCode() {
+	case "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled", "RequestLimitExceeded",
+		"TooManyRequestsException", "KMSThrottling":
+		return true
+	}
+	return apiErr.ErrorFault() == smithy.FaultServer || isNotFound(err)
+}
+
+// isNotFound reports whether err says the topic or the queue does not exist.
+func isNotFound(err error) bool {
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode() {
+	case "NotFound", "NotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist":
+		return true
+	}
+	return false
 }

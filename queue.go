@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
+
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -22,6 +24,7 @@ type SNSAPI interface {
 	CreateTopic(context.Context, *sns.CreateTopicInput, ...func(*sns.Options)) (*sns.CreateTopicOutput, error)
 	Subscribe(context.Context, *sns.SubscribeInput, ...func(*sns.Options)) (*sns.SubscribeOutput, error)
 	Unsubscribe(context.Context, *sns.UnsubscribeInput, ...func(*sns.Options)) (*sns.UnsubscribeOutput, error)
+	GetSubscriptionAttributes(context.Context, *sns.GetSubscriptionAttributesInput, ...func(*sns.Options)) (*sns.GetSubscriptionAttributesOutput, error)
 	Publish(context.Context, *sns.PublishInput, ...func(*sns.Options)) (*sns.PublishOutput, error)
 	PublishBatch(context.Context, *sns.PublishBatchInput, ...func(*sns.Options)) (*sns.PublishBatchOutput, error)
 }
@@ -111,12 +114,16 @@ func provision(ctx context.Context, snsClient SNSAPI, sqsClient SQSAPI, o *Optio
 	}
 	res.topicArn = deref(topic.TopicArn)
 
+	queueAttrs := map[string]string{
+		string(sqstypes.QueueAttributeNameMessageRetentionPeriod): strconv.Itoa(int(queueMessageRetention.Seconds())),
+	}
+	if o.KMSKeyID != "" {
+		queueAttrs[string(sqstypes.QueueAttributeNameKmsMasterKeyId)] = o.KMSKeyID
+	} else {
+		queueAttrs[string(sqstypes.QueueAttributeNameSqsManagedSseEnabled)] = "true"
+	}
 	queue, err := sqsClient.CreateQueue(ctx, &sqs.CreateQueueInput{
-		QueueName: &res.queueName,
-		Tags:      o.QueueTags,
-		Attributes: map[string]string{
-			string(sqstypes.QueueAttributeNameMessageRetentionPeriod): strconv.Itoa(int(queueMessageRetention.Seconds())),
-		},
+		QueueName: &res.queueName, Tags: o.QueueTags, Attributes: queueAttrs,
 	})
 	if err != nil {
 		return res, opErr("sqs:CreateQueue", res.queueName, err)
@@ -205,7 +212,8 @@ const pollWaitSeconds = 20
 // poll receives from the queue until ctx is cancelled, hands every message to handle and
 // deletes the batch. Receive errors are retried with capped exponential backoff and jitter, and
 // reported once per streak of failures, not once per attempt.
-func (b *AdapterBuilder) poll(ctx context.Context, res *resources) {
+func (b *AdapterBuilder) poll(ctx context.Context) {
+	res := b.resources()
 	var failures int
 	for ctx.Err() == nil {
 		out, err := b.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
@@ -219,9 +227,17 @@ func (b *AdapterBuilder) poll(ctx context.Context, res *resources) {
 			if ctx.Err() != nil {
 				return
 			}
+			err = opErr("sqs:ReceiveMessage", res.queueURL, err)
+			if isNotFound(err) {
+				b.reprovision(ctx, res, err)
+				if next := b.resources(); next != res {
+					res, failures = next, 0
+					continue
+				}
+			}
 			failures++
 			if failures == 1 {
-				b.reportError(opErr("sqs:ReceiveMessage", res.queueURL, err))
+				b.reportError(err)
 			}
 			sleepCtx(ctx, backoff(failures))
 			continue
@@ -257,6 +273,84 @@ func (b *AdapterBuilder) deleteMessages(ctx context.Context, res *resources, msg
 	for _, f := range out.Failed {
 		b.reportError(opErr("sqs:DeleteMessageBatch", res.queueURL,
 			fmt.Errorf("entry %s failed: %s: %s", deref(f.Id), deref(f.Code), deref(f.Message))))
+	}
+}
+
+// resources returns what provisioning made, nil before Init.
+func (b *AdapterBuilder) resources() *resources {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.res
+}
+
+// reprovision makes a new queue and subscription (and the topic, if it went too) after AWS lost
+// them: a queue or subscription deleted out of band, an emulator restarted. failed is what the
+// caller found broken; if another goroutine replaced it meanwhile, there is nothing to do. Then
+// every namespace announces itself again, so that the other nodes count this one.
+func (b *AdapterBuilder) reprovision(ctx context.Context, failed *resources, cause error) {
+	b.reprovisionMu.Lock()
+	defer b.reprovisionMu.Unlock()
+	if b.resources() != failed {
+		return
+	}
+	b.reportError(fmt.Errorf("sqsadapter: making the queue and subscription again: %w", cause))
+	res, err := provision(ctx, b.sns, b.sqs, &b.opts)
+	if err != nil {
+		if ctx.Err() == nil {
+			b.reportError(fmt.Errorf("sqsadapter: making the queue and subscription again failed: %w", err))
+		}
+		return
+	}
+	b.mu.Lock()
+	closed := b.closed
+	if !closed {
+		b.res = res
+	}
+	b.mu.Unlock()
+	cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.ShutdownTimeout)
+	defer cancel()
+	if closed { // Close ran meanwhile and removed the old set; remove the new one too
+		if err := res.teardown(cleanupCtx, b.sns, b.sqs); err != nil {
+			b.reportError(err)
+		}
+		return
+	}
+	b.stats.reprovisions.Add(1)
+	b.log.Warn("sqsadapter: queue and subscription made again", "queue", res.queueURL, "topic", res.topicArn)
+	// Whatever is left of the old set would keep receiving copies of every message.
+	if err := failed.teardown(cleanupCtx, b.sns, b.sqs); err != nil && !isNotFound(err) {
+		b.log.Debug("sqsadapter: removing the old queue and subscription", "error", err)
+	}
+	for _, a := range b.namespaceAdapters() {
+		a.publishOrReport(wire.InitialHeartbeat, nil)
+	}
+}
+
+// watchSubscription checks every SubscriptionCheckInterval that the subscription still exists:
+// a subscription removed out of band leaves the queue silent without any error to notice.
+func (b *AdapterBuilder) watchSubscription(ctx context.Context) {
+	if b.opts.SubscriptionCheckInterval < 0 {
+		return
+	}
+	t := time.NewTicker(b.opts.SubscriptionCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		res := b.resources()
+		_, err := b.sns.GetSubscriptionAttributes(ctx, &sns.GetSubscriptionAttributesInput{SubscriptionArn: &res.subscriptionArn})
+		if err == nil || ctx.Err() != nil {
+			continue
+		}
+		err = opErr("sns:GetSubscriptionAttributes", res.subscriptionArn, err)
+		if isNotFound(err) {
+			b.reprovision(ctx, res, err)
+		} else {
+			b.log.Warn("sqsadapter: could not check the subscription", "error", err)
+		}
 	}
 }
 
