@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -236,7 +237,11 @@ func (b *AdapterBuilder) Stats() Stats {
 
 // reportError logs err and hands it to Options.OnError.
 func (b *AdapterBuilder) reportError(err error) {
-	b.log.Error("sqsadapter: "+err.Error(), "error", err)
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "sqsadapter: ") {
+		msg = "sqsadapter: " + msg
+	}
+	b.log.Error(msg)
 	if b.opts.OnError != nil {
 		b.opts.OnError(err)
 	}

@@ -105,7 +105,13 @@ type node struct {
 func startNode(t testing.TB, opts *Options) *node {
 	t.Helper()
 	snsClient, sqsClient := awsClients(t)
-	n := &node{builder: NewAdapterBuilder(snsClient, sqsClient, opts)}
+	return startNodeWith(t, NewAdapterBuilder(snsClient, sqsClient, opts))
+}
+
+// startNodeWith is startNode with a builder of the test's own.
+func startNodeWith(t testing.TB, b *AdapterBuilder) *node {
+	t.Helper()
+	n := &node{builder: b}
 	serverOpts := socket.DefaultServerOptions()
 	serverOpts.SetAdapter(n.builder)
 	n.io = socket.NewServer(nil, serverOpts)
