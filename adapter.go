@@ -53,6 +53,7 @@ type AdapterBuilder struct {
 	mu       sync.Mutex
 	adapters map[string]*namespaceAdapter // by namespace name
 	res      *resources                   // set once Init succeeded
+	initAt   time.Time                    // when Init succeeded
 	closed   bool
 	stopLoop context.CancelFunc // stops polling and heartbeats
 	loops    sync.WaitGroup     // the heartbeat goroutine
@@ -111,7 +112,7 @@ func (b *AdapterBuilder) Init(ctx context.Context) error {
 	if err := b.opts.validate(); err != nil {
 		return err
 	}
-	res, err := provision(ctx, b.sns, b.sqs, &b.opts)
+	res, err := provision(ctx, b.sns, b.sqs, &b.opts, b.nodeID)
 	if err != nil {
 		return err
 	}
@@ -124,6 +125,7 @@ func (b *AdapterBuilder) Init(ctx context.Context) error {
 		return errors.Join(ErrClosed, res.teardown(cleanupCtx, b.sns, b.sqs))
 	}
 	b.res = res
+	b.initAt = time.Now()
 	loopCtx, cancel := context.WithCancel(context.Background())
 	b.stopLoop = cancel
 	b.pollDone = make(chan struct{})
@@ -131,7 +133,7 @@ func (b *AdapterBuilder) Init(ctx context.Context) error {
 		defer close(b.pollDone)
 		b.poll(loopCtx)
 	}()
-	b.loops.Add(2)
+	b.loops.Add(3)
 	go func() {
 		defer b.loops.Done()
 		b.heartbeatLoop(loopCtx)
@@ -139,6 +141,10 @@ func (b *AdapterBuilder) Init(ctx context.Context) error {
 	go func() {
 		defer b.loops.Done()
 		b.watchSubscription(loopCtx)
+	}()
+	go func() {
+		defer b.loops.Done()
+		b.cleanupLoop(loopCtx)
 	}()
 	b.pub.start()
 	b.log.Info("sqsadapter: subscribed", "topic", res.topicArn, "queue", res.queueURL)

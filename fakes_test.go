@@ -81,6 +81,18 @@ func (f *fakeAWS) GetSubscriptionAttributes(context.Context, *sns.GetSubscriptio
 	return &sns.GetSubscriptionAttributesOutput{}, f.call("GetSubscriptionAttributes")
 }
 
+func (f *fakeAWS) ListSubscriptionsByTopic(context.Context, *sns.ListSubscriptionsByTopicInput, ...func(*sns.Options)) (*sns.ListSubscriptionsByTopicOutput, error) {
+	return &sns.ListSubscriptionsByTopicOutput{}, f.call("ListSubscriptionsByTopic")
+}
+
+func (f *fakeAWS) GetQueueUrl(context.Context, *sqs.GetQueueUrlInput, ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error) {
+	return &sqs.GetQueueUrlOutput{}, f.call("GetQueueUrl")
+}
+
+func (f *fakeAWS) ListQueueTags(context.Context, *sqs.ListQueueTagsInput, ...func(*sqs.Options)) (*sqs.ListQueueTagsOutput, error) {
+	return &sqs.ListQueueTagsOutput{}, f.call("ListQueueTags")
+}
+
 func (f *fakeAWS) Publish(_ context.Context, in *sns.PublishInput, _ ...func(*sns.Options)) (*sns.PublishOutput, error) {
 	if err := f.call("Publish"); err != nil {
 		return nil, err

@@ -23,6 +23,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if topic := os.Getenv(childTopicEnv); topic != "" {
+		runChildNode(topic) // this process is a node that a test will kill
+		return
+	}
 	goleak.VerifyTestMain(m,
 		// The SDK's and net/http's idle keep-alive connections outlive a test by design.
 		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),

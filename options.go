@@ -51,6 +51,11 @@ type Options struct {
 	// band is noticed at once by polling). Default 1 minute; negative disables the check.
 	SubscriptionCheckInterval time.Duration
 
+	// OrphanCleanupInterval is how often the node removes the queues and subscriptions that
+	// nodes of this cluster left behind when they died without closing (see CleanupOrphans).
+	// Default 10 minutes; negative disables it.
+	OrphanCleanupInterval time.Duration
+
 	// Logger receives what the adapter has to say. Default slog.Default().
 	Logger *slog.Logger
 	// OnError, when set, is called with every error that has no caller to return to: a failed
@@ -74,6 +79,7 @@ const (
 	DefaultShutdownTimeout   = 10 * time.Second
 	DefaultPublishBufferSize = 10_000
 	DefaultSubscriptionCheck = time.Minute
+	DefaultOrphanCleanup     = 10 * time.Minute
 )
 
 // ErrInvalidOptions is wrapped by every error about options.
@@ -109,6 +115,9 @@ func (o *Options) withDefaults() Options {
 	if c.SubscriptionCheckInterval == 0 {
 		c.SubscriptionCheckInterval = DefaultSubscriptionCheck
 	}
+	if c.OrphanCleanupInterval == 0 {
+		c.OrphanCleanupInterval = DefaultOrphanCleanup
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -141,10 +150,11 @@ func (o *Options) validate() error {
 				ErrInvalidOptions, o.QueuePrefix, maxQueueNameLen, maxQueueNameLen-17)
 		}
 	}
-	if err := validateTags("TopicTags", o.TopicTags); err != nil {
+	if err := validateTags("TopicTags", o.TopicTags, maxTags); err != nil {
 		return err
 	}
-	if err := validateTags("QueueTags", o.QueueTags); err != nil {
+	// One queue tag is the adapter's own.
+	if err := validateTags("QueueTags", o.QueueTags, maxTags-1); err != nil {
 		return err
 	}
 	for name, d := range map[string]time.Duration{
@@ -174,9 +184,9 @@ func validateQueueName(name string) error {
 	return nil
 }
 
-func validateTags(field string, tags map[string]string) error {
-	if len(tags) > maxTags {
-		return fmt.Errorf("%w: %s: at most %d tags, got %d", ErrInvalidOptions, field, maxTags, len(tags))
+func validateTags(field string, tags map[string]string, limit int) error {
+	if len(tags) > limit {
+		return fmt.Errorf("%w: %s: at most %d tags, got %d", ErrInvalidOptions, field, limit, len(tags))
 	}
 	for k, v := range tags {
 		if k == "" || len(k) > maxTagKeyLen {

@@ -25,6 +25,7 @@ type SNSAPI interface {
 	Subscribe(context.Context, *sns.SubscribeInput, ...func(*sns.Options)) (*sns.SubscribeOutput, error)
 	Unsubscribe(context.Context, *sns.UnsubscribeInput, ...func(*sns.Options)) (*sns.UnsubscribeOutput, error)
 	GetSubscriptionAttributes(context.Context, *sns.GetSubscriptionAttributesInput, ...func(*sns.Options)) (*sns.GetSubscriptionAttributesOutput, error)
+	ListSubscriptionsByTopic(context.Context, *sns.ListSubscriptionsByTopicInput, ...func(*sns.Options)) (*sns.ListSubscriptionsByTopicOutput, error)
 	Publish(context.Context, *sns.PublishInput, ...func(*sns.Options)) (*sns.PublishOutput, error)
 	PublishBatch(context.Context, *sns.PublishBatchInput, ...func(*sns.Options)) (*sns.PublishBatchOutput, error)
 }
@@ -37,6 +38,8 @@ type SQSAPI interface {
 	ReceiveMessage(context.Context, *sqs.ReceiveMessageInput, ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
 	DeleteMessageBatch(context.Context, *sqs.DeleteMessageBatchInput, ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
 	DeleteQueue(context.Context, *sqs.DeleteQueueInput, ...func(*sqs.Options)) (*sqs.DeleteQueueOutput, error)
+	GetQueueUrl(context.Context, *sqs.GetQueueUrlInput, ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error)
+	ListQueueTags(context.Context, *sqs.ListQueueTagsInput, ...func(*sqs.Options)) (*sqs.ListQueueTagsOutput, error)
 }
 
 var (
@@ -86,7 +89,7 @@ const queueMessageRetention = 60 * time.Second
 // provision creates the topic (or finds it: CreateTopic is idempotent), this node's queue with
 // a policy that lets only the topic send to it, and the raw-delivery subscription. On failure it
 // removes what it created and returns the error of the step that failed.
-func provision(ctx context.Context, snsClient SNSAPI, sqsClient SQSAPI, o *Options) (res *resources, err error) {
+func provision(ctx context.Context, snsClient SNSAPI, sqsClient SQSAPI, o *Options, nodeID string) (res *resources, err error) {
 	res = &resources{}
 	defer func() {
 		if err != nil {
@@ -122,8 +125,12 @@ func provision(ctx context.Context, snsClient SNSAPI, sqsClient SQSAPI, o *Optio
 	} else {
 		queueAttrs[string(sqstypes.QueueAttributeNameSqsManagedSseEnabled)] = "true"
 	}
+	tags := map[string]string{nodeTag: nodeID} // lets the surviving nodes remove it if this one dies
+	for k, v := range o.QueueTags {
+		tags[k] = v
+	}
 	queue, err := sqsClient.CreateQueue(ctx, &sqs.CreateQueueInput{
-		QueueName: &res.queueName, Tags: o.QueueTags, Attributes: queueAttrs,
+		QueueName: &res.queueName, Tags: tags, Attributes: queueAttrs,
 	})
 	if err != nil {
 		return res, opErr("sqs:CreateQueue", res.queueName, err)
@@ -294,7 +301,7 @@ func (b *AdapterBuilder) reprovision(ctx context.Context, failed *resources, cau
 		return
 	}
 	b.reportError(fmt.Errorf("sqsadapter: making the queue and subscription again: %w", cause))
-	res, err := provision(ctx, b.sns, b.sqs, &b.opts)
+	res, err := provision(ctx, b.sns, b.sqs, &b.opts, b.nodeID)
 	if err != nil {
 		if ctx.Err() == nil {
 			b.reportError(fmt.Errorf("sqsadapter: making the queue and subscription again failed: %w", err))
