@@ -79,8 +79,12 @@ trap 'exit 143' TERM
 # start.mjs runs fauxqs bound to 127.0.0.1 (fauxqs alone binds 0.0.0.0; see
 # tools/emulator/loopback.mjs). FAUXQS_PORT=0: the kernel picks a free port,
 # which start.mjs writes to the port file once it is listening.
+# setsid: the emulator gets a session of its own, so that Ctrl-C in the
+# terminal reaches the command but not the emulator, which must outlive the
+# command's clean-up (deleting its queues) and is stopped by cleanup above.
+# (Node resets SIGINT to its default, so ignoring it here would not do.)
 FAUXQS_PORT=0 FAUXQS_LOGGER="${FAUXQS_LOGGER:-false}" EMULATOR_PORT_FILE="$portfile" \
-  "$node" --disable-warning=ExperimentalWarning "$EMULATOR_DIR/start.mjs" \
+  setsid "$node" --disable-warning=ExperimentalWarning "$EMULATOR_DIR/start.mjs" \
   </dev/null >"$log" 2>&1 &
 pid=$!
 
