@@ -270,3 +270,5 @@ func (c *testClient) none(t testing.TB) {
 	default:
 	}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
