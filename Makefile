@@ -1,5 +1,8 @@
-# make test   Go tests (race detector on) against a local SNS+SQS emulator
-# make demo   the two-node cluster example against the emulator
+# make test   Go tests (race detector on) against a local SNS+SQS emulator,
+#             the Node interop tests, examples/cluster once, and the browser
+#             end-to-end test of examples/chat (Chromium from apt when missing)
+# make demo   the chat demo (examples/chat: 3 Go nodes, a web page each)
+#             against the emulator; Ctrl-C stops everything
 # make bench  not yet
 #
 # Each target installs what it needs (tools/emulator: fauxqs, and Node 22 when
@@ -22,9 +25,16 @@ test:
 ifneq ($(NODE_TESTS),)
 	$(WITH_EMULATOR) bash $(NODE_TESTS)
 endif
-
-demo:
 	$(WITH_EMULATOR) go run ./examples/cluster
+	$(WITH_EMULATOR) scripts/e2e-tests.sh
+
+# DEMO_FLAGS: flags of examples/chat, e.g. make demo DEMO_FLAGS="-port 0 -nodes 4".
+# Built, not `go run`: go run exits 1 after Ctrl-C even when the program shut
+# down cleanly.
+demo:
+	scripts/install-npm.sh examples/chat/web
+	go build -o .tools/chat ./examples/chat
+	$(WITH_EMULATOR) .tools/chat $(DEMO_FLAGS)
 
 bench:
 	@echo "bench: not yet"
