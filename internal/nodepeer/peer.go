@@ -258,6 +258,11 @@ func Start(t testing.TB, cfg Config) *Peer {
 	return p
 }
 
+// Launch starts a peer like Start, for programs that are not tests (the
+// benchmark): it returns the error instead of failing a test and registers no
+// cleanup, so the caller must Close (or Kill) the peer.
+func Launch(cfg Config) (*Peer, error) { return start(cfg) }
+
 func start(cfg Config) (*Peer, error) {
 	root, node, err := setup()
 	if err != nil {

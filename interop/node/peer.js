@@ -10,7 +10,8 @@ const { Server } = require("socket.io");
 const { io: connect } = require("socket.io-client");
 const { SNSClient } = require("@aws-sdk/client-sns");
 const { SQSClient } = require("@aws-sdk/client-sqs");
-const { createAdapter } = require("./transport");
+const { performance } = require("node:perf_hooks");
+const { createAdapter, PubSubAdapter } = require("./transport");
 const { toJSONValue, fromJSONValue } = require("./wire");
 
 function out(obj) {
@@ -49,6 +50,62 @@ const sns = new SNSClient({});
 // Emulators answer queue URLs with a host of their own (fauxqs:
 // sqs.<region>.localhost); send every request to the configured endpoint.
 const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+
+// PEER_AWS_STATS=1 (for the benchmark): count every AWS request by action in
+// the SDK clients, the messages ReceiveMessage returned, and the messages the
+// transport received only to drop them. Off by default: the peer is then
+// exactly what it was.
+const awsStats = process.env.PEER_AWS_STATS === "1" ? newAWSStats() : null;
+if (awsStats) {
+  countRequests(sns, awsStats);
+  countRequests(sqs, awsStats);
+  countDrops(awsStats);
+}
+
+function newAWSStats() {
+  return { requests: {}, messagesReceived: 0, ownDropped: 0, otherRequesterDropped: 0 };
+}
+
+// countRequests adds a middleware inside the retry middleware (finalizeRequest
+// step, low priority), so that every HTTP attempt is counted, as AWS bills it.
+function countRequests(client, stats) {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const action = String(context.commandName || "unknown").replace(/Command$/, "");
+      stats.requests[action] = (stats.requests[action] || 0) + 1;
+      const res = await next(args);
+      if (action === "ReceiveMessage" && res.output && Array.isArray(res.output.Messages)) {
+        stats.messagesReceived += res.output.Messages.length;
+      }
+      return res;
+    },
+    { step: "finalizeRequest", priority: "low", name: "peerAWSStats" },
+  );
+}
+
+// countDrops wraps the transport's onRawMessage to count what it drops: its
+// own messages (echoed by the topic) and responses meant for another server.
+// The checks mirror transport.js's; the original then runs unchanged.
+function countDrops(stats) {
+  const onRawMessage = PubSubAdapter.prototype.onRawMessage;
+  PubSubAdapter.prototype.onRawMessage = function (raw) {
+    const attrs = raw.MessageAttributes;
+    if (attrs !== undefined && raw.Body !== undefined) {
+      const uid = attrs.uid && attrs.uid.StringValue;
+      const requesterUid = attrs.requesterUid && attrs.requesterUid.StringValue;
+      if (uid === this.uid) {
+        stats.ownDropped++;
+      } else if (requesterUid && requesterUid !== this.uid) {
+        stats.otherRequesterDropped++;
+      }
+    }
+    return onRawMessage.call(this, raw);
+  };
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 const factory = createAdapter(sns, sqs, adapterOpts);
 
 const httpServer = http.createServer();
@@ -346,6 +403,40 @@ const commands = {
   },
 
   serverCount: (c) => nspOf(c.nsp).adapter.serverCount(),
+
+  awsStats: () => {
+    if (!awsStats) {
+      throw new Error("AWS request counting is off: start the peer with PEER_AWS_STATS=1");
+    }
+    return awsStats;
+  },
+
+  emitRate: async (c) => {
+    if (!(typeof c.rate === "number" && c.rate > 0)) throw new Error(`"rate" must be a positive number`);
+    if (!(Number.isInteger(c.count) && c.count > 0)) throw new Error(`"count" must be a positive integer`);
+    const op = operator(c);
+    const base = c.payload === undefined ? {} : fromJSONValue(c.payload);
+    if (base === null || typeof base !== "object" || Array.isArray(base)) {
+      throw new Error(`"payload" must be an object`);
+    }
+    // Emit number n (from 0) is due at n/rate seconds after the start; the
+    // loop catches up after every timer, as the Go benchmark's loop does.
+    const start = performance.now();
+    let sent = 0;
+    let last = start;
+    while (sent < c.count) {
+      const due = Math.min(c.count, Math.floor(((performance.now() - start) / 1000) * c.rate) + 1);
+      while (sent < due) {
+        op.emit(c.event, { ...base, seq: sent, ts: performance.timeOrigin + performance.now() });
+        sent++;
+      }
+      last = performance.now();
+      if (sent < c.count) {
+        await sleep(Math.max(0, start + (sent / c.rate) * 1000 - performance.now()));
+      }
+    }
+    return { sent, elapsedMs: last - start };
+  },
 
   close: async () => {
     await shutdown();
