@@ -102,7 +102,7 @@ func run(log *slog.Logger, count int, host string, port int, topic, clientJSPath
 		}
 		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
 		if err != nil {
-			c.shutdown()
+			_ = c.shutdown()
 			return fmt.Errorf("node-%d: %w (choose another -port, or -port 0 for random ports)", i, err)
 		}
 		c.nodes = append(c.nodes, newChatNode(c, i, ln))
@@ -111,7 +111,11 @@ func run(log *slog.Logger, count int, host string, port int, topic, clientJSPath
 	// Start the nodes one at a time: each Init provisions its queue and subscription.
 	for _, n := range c.nodes {
 		if err := n.start(ctx); err != nil {
-			c.shutdown()
+			if ctx.Err() != nil {
+				log.Info("chat: interrupted while starting: closing the nodes started so far")
+				return c.shutdown()
+			}
+			_ = c.shutdown()
 			return err
 		}
 	}
@@ -184,7 +188,7 @@ func (c *cluster) node(ref string) *chatNode {
 	return c.nodes[i-1]
 }
 
-// names lists the nodes with their URLs, for the page's cluster view.
+// configured lists the nodes with their URLs, for the page's cluster view.
 func (c *cluster) configured() []map[string]any {
 	out := make([]map[string]any, len(c.nodes))
 	for i, n := range c.nodes {
