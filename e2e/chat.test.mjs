@@ -195,6 +195,7 @@ test("a stopped node goes down in the cluster view, and comes back", async () =>
       await waitServerCount(p, "node-1", 2);
       await waitServerCount(p, "node-2", 2);
     }
+    await a.locator("[data-testid=system-message]", { hasText: "node-3 is down" }).waitFor({ timeout: TIMEOUT });
     await c.locator("[data-testid=conn].down").waitFor({ timeout: TIMEOUT });
     // Carol's user is gone from the cluster-wide list.
     await b.waitForFunction(() => !document.querySelector('[data-testid=users] [data-name="carol"]'), null, { timeout: TIMEOUT });
@@ -212,6 +213,7 @@ test("a stopped node goes down in the cluster view, and comes back", async () =>
       await row(p, "node-3", "up").waitFor({ timeout: TIMEOUT });
       await waitServerCount(p, "node-1", 3);
     }
+    await a.locator("[data-testid=system-message]", { hasText: "node-3 is up again" }).waitFor({ timeout: TIMEOUT });
     // Carol's page reconnects by itself and rejoins #go.
     await c.locator("[data-testid=conn].up").waitFor({ timeout: TIMEOUT });
     await a.locator('[data-testid=users] [data-name="carol"][data-node="node-3"]').waitFor({ timeout: TIMEOUT });

@@ -202,9 +202,11 @@ function renderCluster(res) {
     const a = answers.get(name);
     const state = a ? "up" : res ? "down" : name === info.self ? "down" : "unknown";
     const r = clusterRow(name);
-    const was = r.tr.dataset.state;
-    if ((was === "up" || was === "down") && (state === "up" || state === "down") && was !== state) {
-      addSystem(`${name} is ${state === "up" ? "up again" : "down"}`);
+    // Say when a node goes down or comes back, as seen in the cluster's answers (not when this
+    // page's own connection comes and goes: the header says that).
+    if (res) {
+      if (r.answered && r.answered !== state) addSystem(`${name} is ${state === "up" ? "up again" : "down"}`);
+      r.answered = state;
     }
     r.tr.dataset.state = state;
     r.state.textContent = state;
