@@ -220,10 +220,13 @@ func normalizePayload(v any) {
 }
 
 // normalize maps the sized numbers msgpack decodes into (int8, uint16, float32, ...) onto the
-// int64 and float64 a JSON-minded Go user expects, and maps with non-string keys onto
-// map[string]any, recursively.
+// int64 and float64 a JSON-minded Go user expects, maps with non-string keys onto
+// map[string]any, and dates (which msgpack decodes in the process's local zone) onto UTC, as
+// JavaScript's Date has no zone and prints as UTC, recursively.
 func normalize(v any) any {
 	switch x := v.(type) {
+	case time.Time:
+		return x.UTC()
 	case int8:
 		return int64(x)
 	case int16:
