@@ -13,6 +13,10 @@ SHELL := bash
 WITH_EMULATOR := scripts/with-emulator.sh
 
 GO_TEST := go test -race -count=1 ./...
+# A fixed, short run of the fuzzer over raw SQS message to dispatch (no emulator needed).
+GO_FUZZ := go test -run '^$$' -fuzz FuzzHandleSQSMessage -fuzztime 15s .
+# The soak (300 clients, 2000 broadcasts) runs without the race detector to fit its time.
+GO_SOAK := go test -tags soak -run TestSoak -count=1 -v .
 
 # NODE_TESTS hook: Node interop tests run after the Go tests once
 # scripts/node-tests.sh exists (it gets its own emulator).
@@ -22,6 +26,8 @@ NODE_TESTS := $(wildcard scripts/node-tests.sh)
 
 test:
 	$(WITH_EMULATOR) $(GO_TEST)
+	$(GO_FUZZ)
+	$(WITH_EMULATOR) $(GO_SOAK)
 ifneq ($(NODE_TESTS),)
 	$(WITH_EMULATOR) bash $(NODE_TESTS)
 endif

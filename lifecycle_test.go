@@ -5,9 +5,11 @@ package sqsadapter
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,4 +228,39 @@ func TestInitAfterMessagesWereQueued(t *testing.T) {
 	first := startNode(t, opts)
 	second := startNode(t, opts) // startNode builds the server, then calls Init
 	waitServerCount(t, []*node{first, second}, "/", 2)
+}
+
+func TestCloseUnderLoadDeliversOrReportsAndMeetsItsDeadline(t *testing.T) {
+	opts := testOptions(t)
+	nodes := cluster(t, 2, opts)
+	cl, _ := connect(t, nodes[1], "/", nil)
+	var received atomic.Int64
+	_ = cl.On("load", func(...any) { received.Add(1) })
+	var unpublished atomic.Int64
+	sender := nodes[0]
+	const sent = 2000
+	for i := range sent {
+		sender.io.Emit("load", i)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := sender.builder.Close(ctx)
+	if d := time.Since(start); d > 5*time.Second+500*time.Millisecond {
+		t.Fatalf("Close took %v with a 5 s deadline", d)
+	}
+	if err != nil {
+		// Whatever did not leave is counted in the error.
+		var n int64
+		if _, scanErr := fmt.Sscanf(err.Error(), "sqsadapter: %d cluster messages not published", &n); scanErr != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		unpublished.Store(n)
+	}
+	published := int64(sender.builder.Stats().Published)
+	eventually(t, 30*time.Second, func() bool { return received.Load()+unpublished.Load() >= sent },
+		"every broadcast is delivered or reported (received %d, reported unpublished %d, published %d)",
+		received.Load(), unpublished.Load(), published)
+	t.Logf("closed in %v: %d published, %d received by a client on the other node, %d reported unpublished",
+		time.Since(start).Round(time.Millisecond), published, received.Load(), unpublished.Load())
 }
