@@ -1,0 +1,621 @@
+// Command bench runs the same workload on a cluster of Go servers using this adapter and on a
+// cluster of Node servers using upstream's transport (interop/node/peer.js), one after the
+// other on the same SNS+SQS endpoint, and writes the results side by side:
+// <out>/results.json and <out>/results.md (also printed).
+//
+// Run it through `make bench`, which starts the emulator and runs the codec microbenchmarks
+// first; by hand:
+//
+//	scripts/with-emulator.sh go run ./bench -codec bench/out/codec.txt
+//
+// Per side: start the nodes and connect the clients (real Go Socket.IO clients, websocket
+// transport, the same for both sides), measure the AWS requests of an idle cluster, measure
+// emit-to-receive latency at a light rate, then search the highest rate of broadcasts from
+// node 0 that every client on the other nodes receives in full (doubling, then bisecting).
+// AWS requests are counted in the SDK clients of each server, by action.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+type settings struct {
+	Nodes          int     `json:"nodes"`
+	ClientsPerNode int     `json:"clients_per_node"`
+	PayloadBytes   int     `json:"payload_pad_bytes"`
+	IdleSeconds    float64 `json:"idle_s"`
+	LatencyRate    float64 `json:"latency_rate_per_s"`
+	LatencySeconds float64 `json:"latency_s"`
+	StepSeconds    float64 `json:"step_s"`
+	DrainSeconds   float64 `json:"drain_s"`
+	MinAchieved    float64 `json:"min_achieved_fraction"`
+	StartRate      float64 `json:"start_rate_per_s"`
+	MaxRate        float64 `json:"max_rate_per_s"`
+	Bisections     int     `json:"bisections"`
+}
+
+func main() {
+	var s settings
+	var outDir, codecFile, sides, cpuProfile string
+	var idle, latDur, stepDur, drain time.Duration
+	flag.StringVar(&outDir, "out", "bench/out", "directory for results.json and results.md")
+	flag.StringVar(&codecFile, "codec", "", "output of `go test -bench` for the codec microbenchmarks, to include")
+	flag.StringVar(&sides, "sides", "go,node", "sides to run, in order")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (Go servers and clients) during the Go side's throughput search")
+	flag.IntVar(&s.Nodes, "nodes", 3, "servers per side")
+	flag.IntVar(&s.ClientsPerNode, "clients", 2, "clients connected to each server")
+	flag.IntVar(&s.PayloadBytes, "pad", 200, "bytes of padding in every broadcast's payload")
+	flag.DurationVar(&idle, "idle", 60*time.Second, "idle window")
+	flag.Float64Var(&s.LatencyRate, "latency-rate", 20, "broadcasts per second of the latency phase")
+	flag.DurationVar(&latDur, "latency", 10*time.Second, "duration of the latency phase")
+	flag.DurationVar(&stepDur, "step", 4*time.Second, "duration of one rate step of the throughput search")
+	flag.DurationVar(&drain, "drain", 1500*time.Millisecond, "after a step's last emit, how long every broadcast may take to arrive for the step to pass")
+	flag.Float64Var(&s.MinAchieved, "min-achieved", 0.95, "fraction of the target rate the emitter must achieve for a step to pass")
+	flag.Float64Var(&s.StartRate, "start-rate", 50, "first rate of the throughput search (broadcasts/s)")
+	flag.Float64Var(&s.MaxRate, "max-rate", 12800, "highest rate the search tries")
+	flag.IntVar(&s.Bisections, "bisect", 3, "bisection steps after the first failing rate")
+	flag.Parse()
+	s.IdleSeconds, s.LatencySeconds, s.StepSeconds, s.DrainSeconds = idle.Seconds(), latDur.Seconds(), stepDur.Seconds(), drain.Seconds()
+	log.SetFlags(log.Ltime | log.Lmicroseconds)
+	log.SetPrefix("bench: ")
+
+	if os.Getenv("AWS_ENDPOINT_URL") == "" {
+		log.Print("AWS_ENDPOINT_URL is not set: this runs against real AWS (and costs money); run `make bench` for the emulator")
+	}
+	ctx := context.Background()
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	began := time.Now()
+	res := results{
+		StartedAt: began.UTC().Format(time.RFC3339),
+		Settings:  s,
+		Machine:   machineInfo(),
+		Endpoint:  os.Getenv("AWS_ENDPOINT_URL"),
+		Sides:     map[string]*sideResult{},
+	}
+	if codecFile != "" {
+		res.Codec, err = parseGoBench(codecFile)
+		if err != nil {
+			log.Fatalf("reading %s: %v", codecFile, err)
+		}
+	}
+	b := &bencher{s: s, cfg: cfg, cpuProfile: cpuProfile, sqs: sqs.NewFromConfig(cfg), pad: strings.Repeat("x", s.PayloadBytes), emu: emulatorPID()}
+	if b.emu == 0 && res.Endpoint != "" {
+		log.Print("the emulator's process was not found: its CPU use is not reported")
+	}
+	for _, side := range strings.Split(sides, ",") {
+		side = strings.TrimSpace(side)
+		r, err := b.runSide(ctx, side)
+		if err != nil {
+			log.Fatalf("%s side: %v", side, err)
+		}
+		res.Sides[side] = r
+		res.Order = append(res.Order, side)
+	}
+	res.AtCommonRate = commonRateCosts(res.Sides)
+	res.Machine.LoadEnd = loadAvg()
+	res.DurationSeconds = time.Since(began).Seconds()
+
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		log.Fatal(err)
+	}
+	js, _ := json.MarshalIndent(res, "", "  ")
+	if err := os.WriteFile(filepath.Join(outDir, "results.json"), append(js, '\n'), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	md := res.markdown()
+	if err := os.WriteFile(filepath.Join(outDir, "results.md"), []byte(md), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(md)
+	log.Printf("wrote %s and %s in %.0f s", filepath.Join(outDir, "results.json"), filepath.Join(outDir, "results.md"), res.DurationSeconds)
+}
+
+type bencher struct {
+	s   settings
+	cfg aws.Config
+	sqs *sqs.Client // uncounted: only for watching queue depths
+	pad string
+	emu int // the emulator's pid, 0 if unknown
+
+	cpuProfile string
+}
+
+// window is what a cluster did between two snapshots.
+type window struct {
+	Seconds    float64           `json:"seconds"`
+	Requests   map[string]uint64 `json:"requests"` // all nodes, by action
+	Deliveries uint64            `json:"deliveries"`
+	Published  uint64            `json:"published"`
+	// PublishLost: cluster messages the servers gave up on (failed or dropped; Go only).
+	PublishLost uint64 `json:"publish_lost"`
+	// Wasted is the deliveries dropped on arrival; WastedCounted says whether the servers
+	// counted them (Node peer) or they are derived: deliveries minus the messages of the other
+	// nodes (Go: the adapter's Stats has no drop counter).
+	Wasted        int64 `json:"wasted"`
+	WastedCounted bool  `json:"wasted_counted"`
+	WastedDerived int64 `json:"wasted_derived"`
+}
+
+func diff(a, b []nodeSnap, secs float64) window {
+	w := window{Seconds: secs, Requests: map[string]uint64{}, WastedCounted: true}
+	for i := range b {
+		for k, v := range b[i].Requests {
+			if d := v - a[i].Requests[k]; d > 0 {
+				w.Requests[k] += d
+			}
+		}
+		w.Deliveries += b[i].Deliveries - a[i].Deliveries
+		w.Published += b[i].Published - a[i].Published
+		w.PublishLost += b[i].PublishLost - a[i].PublishLost
+		if b[i].Dropped < 0 {
+			w.WastedCounted = false
+		} else {
+			w.Wasted += b[i].Dropped - a[i].Dropped
+		}
+	}
+	// Every published message lands in every node's queue; only the other nodes' are useful
+	// (the workload has no responses).
+	w.WastedDerived = int64(w.Deliveries) - int64(len(b)-1)*int64(w.Published)
+	if !w.WastedCounted {
+		w.Wasted = w.WastedDerived
+	}
+	return w
+}
+
+func (w window) sum(actions ...string) uint64 {
+	var n uint64
+	for _, a := range actions {
+		n += w.Requests[a]
+	}
+	return n
+}
+
+func (w window) total() uint64 {
+	var n uint64
+	for _, v := range w.Requests {
+		n += v
+	}
+	return n
+}
+
+type step struct {
+	Rate        float64    `json:"rate_per_s"`
+	Achieved    float64    `json:"achieved_per_s"`
+	Sent        int        `json:"sent"`
+	Pass        bool       `json:"pass"`
+	Clients     stepResult `json:"clients"`
+	AWS         window     `json:"aws"`
+	EmitCallP50 float64    `json:"emit_call_p50_us,omitempty"`
+	EmitCallP99 float64    `json:"emit_call_p99_us,omitempty"`
+	EmitCallMax float64    `json:"emit_call_max_us,omitempty"`
+	CPU         cpuUse     `json:"cpu"` // from the first emit to the end of the drain wait
+}
+
+type sideResult struct {
+	Metrics   metrics `json:"metrics"`
+	Idle      window  `json:"idle"`
+	IdleCPU   cpuUse  `json:"idle_cpu"`
+	Latency   step    `json:"latency"`
+	Steps     []step  `json:"throughput_steps"`
+	Baseline  *step   `json:"baseline_in_memory,omitempty"` // Go: the latency workload on one server, in-memory adapter
+	LoadStart string  `json:"loadavg_start"`
+	LoadEnd   string  `json:"loadavg_end"`
+	Seconds   float64 `json:"seconds"`
+}
+
+type metrics struct {
+	Throughput          float64  `json:"throughput"`
+	ThroughputCapped    bool     `json:"throughput_capped"` // the search's max rate passed
+	P50ms               float64  `json:"p50_ms"`
+	P99ms               float64  `json:"p99_ms"`
+	SNSPer1000          float64  `json:"sns_publish_requests_per_1000"`
+	SQSPer1000          float64  `json:"sqs_requests_per_1000_deliveries"`
+	WastedPer1000       float64  `json:"wasted_deliveries_per_1000"`
+	IdlePerNodeMinute   float64  `json:"idle_requests_per_node_minute"`
+	EmitCallP50us       *float64 `json:"emit_call_p50_us,omitempty"`
+	EmitCallP99us       *float64 `json:"emit_call_p99_us,omitempty"`
+	EmitCallP99usAtPeak *float64 `json:"emit_call_p99_us_at_throughput,omitempty"`
+	// The same io.Emit, same clients and rate, on a lone server with the in-memory adapter.
+	BaselineEmitCallP50us *float64 `json:"baseline_emit_call_p50_us,omitempty"`
+	BaselineEmitCallP99us *float64 `json:"baseline_emit_call_p99_us,omitempty"`
+}
+
+// costAt are the per-1000 costs of one passing step, for comparing both sides at one rate.
+type costAt struct {
+	Rate          float64 `json:"rate_per_s"`
+	SNSPer1000    float64 `json:"sns_publish_requests_per_1000"`
+	SQSPer1000    float64 `json:"sqs_requests_per_1000_deliveries"`
+	WastedPer1000 float64 `json:"wasted_deliveries_per_1000"`
+}
+
+// commonRateCosts compares the sides' costs at the highest rate that all of them passed (the
+// per-1000 metrics at each side's own throughput rate compare different rates).
+func commonRateCosts(sides map[string]*sideResult) map[string]costAt {
+	passed := func(s *sideResult, rate float64) (step, bool) {
+		for _, st := range s.Steps {
+			if st.Pass && st.Rate == rate {
+				return st, true
+			}
+		}
+		return step{}, false
+	}
+	var best float64
+	for _, s := range sides {
+		for _, st := range s.Steps {
+			all := st.Pass
+			for _, o := range sides {
+				_, ok := passed(o, st.Rate)
+				all = all && ok
+			}
+			if all && st.Rate > best {
+				best = st.Rate
+			}
+		}
+	}
+	if best == 0 {
+		return nil
+	}
+	out := map[string]costAt{}
+	for name, s := range sides {
+		st, _ := passed(s, best)
+		out[name] = costOf(st)
+	}
+	return out
+}
+
+func costOf(st step) costAt {
+	return costAt{
+		Rate:          st.Rate,
+		SNSPer1000:    per1000(st.AWS.sum("Publish", "PublishBatch"), uint64(st.Sent)),
+		SQSPer1000:    per1000(st.AWS.sum("ReceiveMessage", "DeleteMessageBatch"), st.AWS.Deliveries),
+		WastedPer1000: per1000(uint64(max(0, st.AWS.Wasted)), uint64(st.Sent)),
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (b *bencher) runSide(ctx context.Context, side string) (*sideResult, error) {
+	began := time.Now()
+	r := &sideResult{LoadStart: loadAvg()}
+	topic := "bench-" + side + "-" + randomHex(4)
+	if side == "go" {
+		// What io.Emit costs without any cluster: the latency workload on a lone server with the
+		// in-memory adapter, before the cluster starts.
+		log.Printf("go: baseline: one server, in-memory adapter, %.0f/s for %.0f s", b.s.LatencyRate, b.s.LatencySeconds)
+		base, err := b.baseline(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("baseline: %w", err)
+		}
+		r.Baseline = &base
+	}
+	log.Printf("%s: starting %d servers on topic %s", side, b.s.Nodes, topic)
+	startCtx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	var c cluster
+	var err error
+	switch side {
+	case "go":
+		c, err = startGoCluster(startCtx, b.cfg, b.s.Nodes, topic)
+	case "node":
+		c, err = startNodeCluster(startCtx, b.s.Nodes, topic)
+	default:
+		return nil, fmt.Errorf("unknown side %q (go, node)", side)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := c.close(closeCtx); err != nil {
+			log.Printf("%s: closing: %v", side, err)
+		}
+	}()
+
+	// Clients: ClientsPerNode on every node; those on nodes other than node 0 are "remote".
+	var remote []bool
+	var urls []string
+	for i, u := range c.urls() {
+		for range b.s.ClientsPerNode {
+			remote = append(remote, i != 0)
+			urls = append(urls, u)
+		}
+	}
+	tr := newTracker(remote)
+	for i, u := range urls {
+		cl, err := dialClient(u, i, tr)
+		if err != nil {
+			return nil, err
+		}
+		defer cl.close()
+	}
+	if err := b.waitServerCount(startCtx, c); err != nil {
+		return nil, err
+	}
+	log.Printf("%s: %d servers see each other, %d clients connected", side, b.s.Nodes, len(urls))
+	b.waitQuiet(ctx, topic, 20*time.Second)
+
+	// Idle.
+	log.Printf("%s: idle for %v", side, time.Duration(b.s.IdleSeconds*float64(time.Second)))
+	s0, err := c.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pids := cpuPIDs{emulator: b.emu, peers: c.pids()}
+	t0, cpu0 := time.Now(), sampleCPU(pids)
+	time.Sleep(time.Duration(b.s.IdleSeconds * float64(time.Second)))
+	s1, err := c.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.Idle = diff(s0, s1, time.Since(t0).Seconds())
+	r.IdleCPU = cpuBetween(cpu0, sampleCPU(pids), b.s.cores())
+
+	// Latency at a light rate; step ids: 1 for latency, 2.. for the throughput search.
+	stepID := 1
+	log.Printf("%s: latency at %.0f/s for %.0f s", side, b.s.LatencyRate, b.s.LatencySeconds)
+	r.Latency, err = b.runStep(ctx, c, tr, topic, stepID, b.s.LatencyRate, int(b.s.LatencyRate*b.s.LatencySeconds))
+	if err != nil {
+		return nil, err
+	}
+
+	// Throughput: double until a step fails, then bisect.
+	try := func(rate float64) (step, error) {
+		stepID++
+		st, err := b.runStep(ctx, c, tr, topic, stepID, rate, max(1, int(rate*b.s.StepSeconds)))
+		if err == nil {
+			r.Steps = append(r.Steps, st)
+		}
+		return st, err
+	}
+	if side == "go" && b.cpuProfile != "" {
+		f, err := os.Create(b.cpuProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	var lo, hi float64
+	for rate := b.s.StartRate; rate <= b.s.MaxRate; rate *= 2 {
+		st, err := try(rate)
+		if err != nil {
+			return nil, err
+		}
+		if !st.Pass {
+			hi = rate
+			break
+		}
+		lo = rate
+	}
+	for i := 0; hi > 0 && i < b.s.Bisections && hi/max(lo, 1) > 1.08; i++ {
+		mid := math.Round((lo + hi) / 2)
+		st, err := try(mid)
+		if err != nil {
+			return nil, err
+		}
+		if st.Pass {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+
+	// Metrics.
+	m := metrics{
+		Throughput:        lo,
+		ThroughputCapped:  hi == 0,
+		P50ms:             r.Latency.Clients.P50ms,
+		P99ms:             r.Latency.Clients.P99ms,
+		IdlePerNodeMinute: float64(r.Idle.total()) / float64(b.s.Nodes) / (r.Idle.Seconds / 60),
+	}
+	peak := -1
+	for i, st := range r.Steps {
+		if st.Pass && st.Rate == lo && (peak < 0 || st.Sent > r.Steps[peak].Sent) {
+			peak = i
+		}
+	}
+	if peak >= 0 {
+		st := r.Steps[peak]
+		cost := costOf(st)
+		m.SNSPer1000, m.SQSPer1000, m.WastedPer1000 = cost.SNSPer1000, cost.SQSPer1000, cost.WastedPer1000
+		if side == "go" {
+			v := st.EmitCallP99
+			m.EmitCallP99usAtPeak = &v
+		}
+	}
+	if side == "go" {
+		p50, p99 := r.Latency.EmitCallP50, r.Latency.EmitCallP99
+		m.EmitCallP50us, m.EmitCallP99us = &p50, &p99
+		if r.Baseline != nil {
+			b50, b99 := r.Baseline.EmitCallP50, r.Baseline.EmitCallP99
+			m.BaselineEmitCallP50us, m.BaselineEmitCallP99us = &b50, &b99
+		}
+	}
+	r.Metrics = m
+	r.LoadEnd = loadAvg()
+	r.Seconds = time.Since(began).Seconds()
+	log.Printf("%s: throughput %.0f/s, p50 %.1f ms, p99 %.1f ms (%.0f s)", side, m.Throughput, m.P50ms, m.P99ms, r.Seconds)
+	return r, nil
+}
+
+// baseline runs the latency workload on one Go server with the default in-memory adapter and
+// ClientsPerNode clients (counted as remote: their latency is local delivery's).
+func (b *bencher) baseline(ctx context.Context) (step, error) {
+	c, err := startLoneServer()
+	if err != nil {
+		return step{}, err
+	}
+	defer c.close(ctx)
+	remote := make([]bool, b.s.ClientsPerNode)
+	for i := range remote {
+		remote[i] = true
+	}
+	tr := newTracker(remote)
+	for i := range remote {
+		cl, err := dialClient(c.urls()[0], i, tr)
+		if err != nil {
+			return step{}, err
+		}
+		defer cl.close()
+	}
+	return b.runStep(ctx, c, tr, "bench-none-"+randomHex(4), 1, b.s.LatencyRate, int(b.s.LatencyRate*b.s.LatencySeconds))
+}
+
+func per1000(n, of uint64) float64 {
+	if of == 0 {
+		return 0
+	}
+	return math.Round(float64(n)/float64(of)*1000*10) / 10
+}
+
+func (b *bencher) waitServerCount(ctx context.Context, c cluster) error {
+	for {
+		counts, err := c.serverCounts(ctx)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(counts, func(n int) bool { return n != b.s.Nodes }) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("server counts %v, want %d each: %w", counts, b.s.Nodes, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// runStep emits count broadcasts at rate from node 0 and checks that every remote client got
+// every one of them within the drain time after the last emit. It then waits for the queues to
+// empty, so that the AWS counters include the deliveries and deletes of the step.
+func (b *bencher) runStep(ctx context.Context, c cluster, tr *tracker, topic string, id int, rate float64, count int) (step, error) {
+	b.waitQuiet(ctx, topic, 30*time.Second)
+	before, err := c.snapshot(ctx)
+	if err != nil {
+		return step{}, err
+	}
+	tr.begin(id, count)
+	pids := cpuPIDs{emulator: b.emu, peers: c.pids()}
+	t0, cpu0 := time.Now(), sampleCPU(pids)
+	emitCtx, cancel := context.WithTimeout(ctx, time.Duration(float64(count)/rate*float64(time.Second))+60*time.Second)
+	er, err := c.emit(emitCtx, id, rate, count, b.pad)
+	cancel()
+	if err != nil {
+		return step{}, fmt.Errorf("emitting at %.0f/s: %w", rate, err)
+	}
+	deadline := time.Now().Add(time.Duration(b.s.DrainSeconds * float64(time.Second)))
+	for !tr.complete(er.sent) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cr := tr.result(er.sent)
+	st := step{Rate: rate, Sent: er.sent, Clients: cr, CPU: cpuBetween(cpu0, sampleCPU(pids), b.s.cores())}
+	if er.elapsed > 0 && er.sent > 1 {
+		st.Achieved = math.Round(float64(er.sent-1)/er.elapsed.Seconds()*10) / 10
+	} else {
+		st.Achieved = rate
+	}
+	st.Pass = cr.Missing == 0 && er.sent == count && st.Achieved >= b.s.MinAchieved*rate
+	if len(er.calls) > 0 {
+		us := make([]float64, len(er.calls))
+		for i, d := range er.calls {
+			us[i] = float64(d.Nanoseconds()) / 1e3
+		}
+		slices.Sort(us)
+		st.EmitCallP50, st.EmitCallP99, st.EmitCallMax = round1(percentile(us, 50)), round1(percentile(us, 99)), round1(us[len(us)-1])
+	}
+	b.waitQuiet(ctx, topic, 30*time.Second)
+	after, err := c.snapshot(ctx)
+	if err != nil {
+		return step{}, err
+	}
+	st.AWS = diff(before, after, time.Since(t0).Seconds())
+	verdict := "pass"
+	if !st.Pass {
+		verdict = "FAIL"
+	}
+	log.Printf("  step %d: %.0f/s (achieved %.1f/s) sent %d, missing %d of %d, p50 %.1f ms p99 %.1f ms max %.1f ms; CPU%% emulator %.0f bench %.0f peers %.0f others %.0f: %s",
+		id, rate, st.Achieved, er.sent, cr.Missing, er.sent*cr.remoteCnt, cr.P50ms, cr.P99ms, cr.MaxMs,
+		st.CPU.Emulator, st.CPU.Bench, st.CPU.Peers, st.CPU.Others, verdict)
+	return st, nil
+}
+
+func (s settings) cores() int { return runtime.NumCPU() }
+
+func round1(v float64) float64 { return math.Round(v*10) / 10 }
+
+// waitQuiet waits until every queue of the topic's servers is empty (nothing visible, nothing
+// in flight) twice in a row, or timeout. Queue names start with the topic name.
+func (b *bencher) waitQuiet(ctx context.Context, prefix string, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	quiet := 0
+	for time.Now().Before(deadline) && quiet < 2 {
+		if b.queuesEmpty(ctx, prefix) {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if quiet < 2 {
+		log.Printf("  queues of %s still not empty after %v", prefix, timeout)
+	}
+}
+
+func (b *bencher) queuesEmpty(ctx context.Context, prefix string) bool {
+	list, err := b.sqs.ListQueues(ctx, &sqs.ListQueuesInput{QueueNamePrefix: &prefix})
+	if err != nil {
+		log.Printf("  ListQueues: %v", err)
+		return false
+	}
+	for _, u := range list.QueueUrls {
+		out, err := b.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+			QueueUrl: aws.String(u),
+			AttributeNames: []sqstypes.QueueAttributeName{
+				sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+				sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+			},
+		})
+		if err != nil {
+			return false
+		}
+		for _, v := range out.Attributes {
+			if v != "0" {
+				return false
+			}
+		}
+	}
+	return true
+}
