@@ -222,12 +222,13 @@ type Stats struct {
 	PublishDropped    uint64 // cluster messages dropped because the publish buffer was full (reported)
 	HandlerPanics     uint64 // messages whose handling panicked (recovered and reported)
 	UnknownNamespaces uint64 // messages for a namespace this server does not have
+	NotForUs          uint64 // this node's own messages and responses to other nodes: received only to be dropped
 	Reprovisions      uint64 // times the queue and subscription were made again after AWS lost them
 }
 
 type counters struct {
 	received, malformed, duplicates, published, publishFailures, publishDropped, handlerPanics,
-	unknownNamespaces, reprovisions atomic.Uint64
+	unknownNamespaces, reprovisions, notForUs atomic.Uint64
 }
 
 // Stats returns the counters.
@@ -237,7 +238,7 @@ func (b *AdapterBuilder) Stats() Stats {
 		Received: c.received.Load(), Malformed: c.malformed.Load(), Duplicates: c.duplicates.Load(),
 		Published: c.published.Load(), PublishFailures: c.publishFailures.Load(), PublishDropped: c.publishDropped.Load(),
 		HandlerPanics: c.handlerPanics.Load(), UnknownNamespaces: c.unknownNamespaces.Load(),
-		Reprovisions: c.reprovisions.Load(),
+		Reprovisions: c.reprovisions.Load(), NotForUs: c.notForUs.Load(),
 	}
 }
 
@@ -614,6 +615,7 @@ func (a *namespaceAdapter) ServerSideEmit(packet []any) error {
 // shape.
 func (a *namespaceAdapter) onMessage(m *wire.Message) error {
 	if m.UID == a.uid || (m.Type.IsResponse() && m.RequesterUID != a.uid) {
+		a.b.stats.notForUs.Add(1)
 		return nil // our own message, or an answer to another node
 	}
 	var data any

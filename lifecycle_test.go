@@ -264,3 +264,33 @@ func TestCloseUnderLoadDeliversOrReportsAndMeetsItsDeadline(t *testing.T) {
 	t.Logf("closed in %v: %d published, %d received by a client on the other node, %d reported unpublished",
 		time.Since(start).Round(time.Millisecond), published, received.Load(), unpublished.Load())
 }
+
+// With the subscription filter a node's queue gets neither its own messages nor the responses
+// meant for other nodes; without it (upstream's way) it gets both, only to drop them.
+func TestSubscriptionFilterKeepsOutWhatANodeWouldDrop(t *testing.T) {
+	for _, filtered := range []bool{true, false} {
+		t.Run(fmt.Sprintf("filtered=%v", filtered), func(t *testing.T) {
+			opts := testOptions(t)
+			opts.DisableSubscriptionFilter = !filtered
+			c := &threeNodes{nodes: cluster(t, 3, opts)}
+			for _, n := range c.nodes {
+				cl, s := connect(t, n, "/", nil)
+				c.clients, c.sockets = append(c.clients, cl), append(c.sockets, s)
+			}
+			fetchSockets(t, c.nodes[0].io.In()) // two responses, each also seen by the third node unfiltered
+			c.nodes[0].io.Emit("b")
+			assertStays(t, c, "none", false, false, false) // waits until every client got a later broadcast
+			var notForUs uint64
+			for _, n := range c.nodes {
+				notForUs += n.builder.Stats().NotForUs
+			}
+			if filtered && notForUs != 0 {
+				t.Fatalf("%d messages delivered only to be dropped", notForUs)
+			}
+			if !filtered && notForUs == 0 {
+				t.Fatal("without the filter every node receives its own messages: the count is broken")
+			}
+			t.Logf("messages delivered only to be dropped: %d", notForUs)
+		})
+	}
+}

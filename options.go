@@ -36,6 +36,11 @@ type Options struct {
 	// with acknowledgements that set no timeout of their own. Default 5s, as upstream.
 	RequestTimeout time.Duration
 
+	// DisableSubscriptionFilter subscribes this node's queue to every message of the topic, as
+	// upstream does. By default a filter policy keeps out the node's own messages and responses
+	// meant for other nodes, which it would receive (and pay for) only to drop.
+	DisableSubscriptionFilter bool
+
 	// KMSKeyID, when set, encrypts this node's queue with that KMS key (SSE-KMS); the key policy
 	// must let sns.amazonaws.com use it. Otherwise the queue asks for SQS-managed encryption
 	// (SSE-SQS).

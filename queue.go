@@ -157,7 +157,7 @@ func provision(ctx context.Context, snsClient SNSAPI, sqsClient SQSAPI, o *Optio
 		TopicArn:              &res.topicArn,
 		Protocol:              ptr("sqs"),
 		Endpoint:              &res.queueArn,
-		Attributes:            map[string]string{"RawMessageDelivery": "true"},
+		Attributes:            subscriptionAttributes(o, nodeID),
 		ReturnSubscriptionArn: true,
 	})
 	if err != nil {
@@ -165,6 +165,26 @@ func provision(ctx context.Context, snsClient SNSAPI, sqsClient SQSAPI, o *Optio
 	}
 	res.subscriptionArn = deref(sub.SubscriptionArn)
 	return res, nil
+}
+
+// subscriptionAttributes asks for raw delivery, as upstream does, and unless disabled a filter
+// policy that keeps out of this node's queue what it would only drop: its own messages (every
+// uid of this node starts with its id) and responses to other nodes. Upstream's Node servers
+// subscribe without a filter, so a mixed cluster works unchanged.
+func subscriptionAttributes(o *Options, nodeID string) map[string]string {
+	attrs := map[string]string{"RawMessageDelivery": "true"}
+	if o.DisableSubscriptionFilter {
+		return attrs
+	}
+	policy, _ := json.Marshal(map[string]any{ // cannot fail: maps of strings
+		"uid": []any{map[string]any{"anything-but": map[string]string{"prefix": nodeID}}},
+		"$or": []any{
+			map[string]any{"requesterUid": []any{map[string]bool{"exists": false}}},
+			map[string]any{"requesterUid": []any{map[string]string{"prefix": nodeID}}},
+		},
+	})
+	attrs["FilterPolicy"] = string(policy)
+	return attrs
 }
 
 // teardown unsubscribes and deletes the queue, whichever of them exist; it returns both errors.

@@ -106,3 +106,14 @@ func TestCredentialsNeverAppearInLogsOrErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestSubscriptionFilterPolicy(t *testing.T) {
+	attrs := subscriptionAttributes(&Options{}, "0a1b2c3d")
+	want := `{"$or":[{"requesterUid":[{"exists":false}]},{"requesterUid":[{"prefix":"0a1b2c3d"}]}],"uid":[{"anything-but":{"prefix":"0a1b2c3d"}}]}`
+	if attrs["RawMessageDelivery"] != "true" || attrs["FilterPolicy"] != want {
+		t.Fatalf("attributes %v", attrs)
+	}
+	if attrs := subscriptionAttributes(&Options{DisableSubscriptionFilter: true}, "0a1b2c3d"); len(attrs) != 1 {
+		t.Fatalf("attributes %v, want raw delivery only", attrs)
+	}
+}
