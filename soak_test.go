@@ -34,7 +34,7 @@ func TestSoak(t *testing.T) {
 	broadcasts := envInt("SOAK_BROADCASTS", 2000)
 	opts := testOptions(t)
 	opts.HeartbeatTimeout = 10 * time.Second // a loaded machine must not expire live nodes
-	opts.RequestTimeout = 30 * time.Second  // answers queue behind thousands of broadcasts
+	opts.RequestTimeout = 30 * time.Second   // answers queue behind thousands of broadcasts
 	nodes := cluster(t, 3, opts)
 
 	type counts struct {
