@@ -1,0 +1,360 @@
+// Package emitter sends events to the clients of a Socket.IO cluster that runs on the AWS
+// SNS/SQS adapter (github.com/socketio-go/aws-sqs-adapter, or Node's @socket.io/aws-sqs-adapter)
+// from a Go process that is not a Socket.IO server: a worker, a cron job, a Lambda function.
+//
+// An Emitter publishes to the cluster's SNS topic the same cluster messages a server's adapter
+// publishes, with the sender uid "emitter", which the servers act on but do not count as a
+// node. It needs no queue and no subscription: it can only send. It never waits for answers, so
+// nothing that needs one is offered (acknowledgements, fetchSockets, serverSideEmit with a
+// callback).
+//
+//	e, err := emitter.New(ctx, sns.NewFromConfig(cfg), nil) // the topic "socket-io"
+//	if err != nil {
+//		return err
+//	}
+//	err = e.To("room:42").Emit(ctx, "invoice", map[string]any{"id": 42, "pdf": pdfBytes})
+//
+// Every call publishes once, synchronously, on the caller's goroutine, and returns the error of
+// that publish; an Emitter starts no goroutine and holds nothing to close. Emitters and the
+// operators To, In, Except and Of return are immutable, so one can be shared by any number of
+// goroutines and each call chain starts from a copy.
+//
+// Each call travels as one SNS message of at most MaxMessageSize bytes, attributes included; a
+// larger one fails with *MessageTooLargeError before any AWS call.
+package emitter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
+)
+
+// SNSAPI is the part of the SNS client an Emitter uses; *sns.Client implements it. CreateTopic
+// is only called by New, and only when Options.TopicArn is empty.
+type SNSAPI interface {
+	CreateTopic(context.Context, *sns.CreateTopicInput, ...func(*sns.Options)) (*sns.CreateTopicOutput, error)
+	Publish(context.Context, *sns.PublishInput, ...func(*sns.Options)) (*sns.PublishOutput, error)
+}
+
+var _ SNSAPI = (*sns.Client)(nil)
+
+// MaxMessageSize is the SNS limit for one message, body and attributes included (256 KiB).
+const MaxMessageSize = wire.MaxMessageSize
+
+// DefaultTopicName is the topic the adapter uses when its Options.TopicName is empty.
+const DefaultTopicName = "socket-io"
+
+// Options configure an Emitter. The zero value of every field means its documented default, so
+// nil (or &Options{}) reaches a cluster that runs with the adapter's defaults.
+type Options struct {
+	// TopicName is the cluster's SNS topic: the TopicName the servers' adapters use. Default
+	// "socket-io". New finds the topic with CreateTopic, which returns the existing topic (or
+	// creates it, if no server has yet), so the caller needs sns:CreateTopic permission.
+	TopicName string
+	// TopicArn, when set, is the topic to publish to, and New makes no AWS call (the caller then
+	// needs only sns:Publish). If TopicName is set as well, it must be the ARN's topic name.
+	TopicArn string
+	// Logger receives debug records of what the emitter publishes. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// ErrInvalidOptions is wrapped by every error about Options.
+var ErrInvalidOptions = errors.New("emitter: invalid options")
+
+// ErrReservedEvent is wrapped by the error of an Emit or ServerSideEmit whose event name the
+// Socket.IO server reserves for itself.
+var ErrReservedEvent = errors.New("emitter: reserved event name")
+
+// ErrAckNotSupported is wrapped by the error of a call given a function argument: an emitter
+// has no queue, so no server or client could answer it.
+var ErrAckNotSupported = errors.New("emitter: acknowledgements are not supported: an emitter has no queue to receive them")
+
+// Reserved event names, as the Go Socket.IO server (v3) rejects them: socketReserved for
+// emitting to clients (socket.SOCKET_RESERVED_EVENTS), namespaceReserved for serverSideEmit
+// (socket.NAMESPACE_RESERVED_EVENTS).
+var (
+	socketReserved    = []string{"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
+	namespaceReserved = []string{"connect", "connection", "new_namespace"}
+)
+
+// MessageTooLargeError is returned for a cluster message over the SNS size limit; nothing is
+// sent for it.
+type MessageTooLargeError struct {
+	Type  string // the cluster message type, e.g. "BROADCAST"
+	Nsp   string
+	Size  int // bytes, body and attributes as SNS counts them
+	Limit int
+}
+
+// Error says which message was how large.
+func (e *MessageTooLargeError) Error() string {
+	return fmt.Sprintf("emitter: %s on namespace %q is %d bytes, over the SNS limit of %d bytes",
+		e.Type, e.Nsp, e.Size, e.Limit)
+}
+
+// OpError is the error of one AWS call: Op names it ("sns:CreateTopic", "sns:Publish"),
+// Resource is the topic name or ARN. errors.As reaches the AWS error (smithy.APIError) through
+// it.
+type OpError struct {
+	Op       string
+	Resource string
+	Err      error
+}
+
+// Error names the action, the resource and the AWS error.
+func (e *OpError) Error() string { return e.Op + " " + e.Resource + ": " + e.Err.Error() }
+
+// Unwrap returns the AWS SDK's error.
+func (e *OpError) Unwrap() error { return e.Err }
+
+// Emitter publishes to the clients and servers of one namespace of the cluster ("/" from New,
+// others from Of). Its methods act on every socket of the namespace; To, In and Except narrow
+// that down. An Emitter is immutable and safe for concurrent use.
+type Emitter struct {
+	client   SNSAPI
+	topicArn string
+	log      *slog.Logger
+	nsp      string
+}
+
+// New returns an Emitter for the main namespace "/" of the cluster on the topic opts names
+// (nil for the defaults). Unless opts.TopicArn is set, it looks the topic up with CreateTopic,
+// within ctx; the Emitter then publishes to that ARN for good. It starts nothing to stop.
+func New(ctx context.Context, client SNSAPI, opts *Options) (*Emitter, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	arn := o.TopicArn
+	if arn == "" {
+		name := o.TopicName
+		if name == "" {
+			name = DefaultTopicName
+		}
+		out, err := client.CreateTopic(ctx, &sns.CreateTopicInput{Name: &name})
+		if err == nil && (out == nil || out.TopicArn == nil || *out.TopicArn == "") {
+			err = errors.New("no topic ARN in the response")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("emitter: finding the topic: %w", &OpError{Op: "sns:CreateTopic", Resource: name, Err: err})
+		}
+		arn = *out.TopicArn
+	}
+	o.Logger.Debug("emitter: publishing to topic", "topic", arn)
+	return &Emitter{client: client, topicArn: arn, log: o.Logger, nsp: "/"}, nil
+}
+
+var topicNameChars = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
+
+// validate checks the options against the AWS naming rules before any AWS call.
+func (o *Options) validate() error {
+	if o.TopicName != "" && !topicNameChars.MatchString(o.TopicName) {
+		return fmt.Errorf("%w: TopicName %q: SNS topic names are 1 to 256 letters, digits, hyphens or underscores",
+			ErrInvalidOptions, o.TopicName)
+	}
+	if o.TopicArn == "" {
+		return nil
+	}
+	// arn:partition:sns:region:account:name
+	parts := strings.SplitN(o.TopicArn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sns" || !topicNameChars.MatchString(parts[5]) {
+		return fmt.Errorf("%w: TopicArn %q is not an SNS topic ARN (arn:<partition>:sns:<region>:<account>:<name>)",
+			ErrInvalidOptions, o.TopicArn)
+	}
+	if o.TopicName != "" && parts[5] != o.TopicName {
+		return fmt.Errorf("%w: TopicArn %q names the topic %q, but TopicName is %q",
+			ErrInvalidOptions, o.TopicArn, parts[5], o.TopicName)
+	}
+	return nil
+}
+
+// TopicArn returns the ARN of the topic the emitter publishes to.
+func (e *Emitter) TopicArn() string { return e.topicArn }
+
+// Namespace returns the namespace the emitter acts on, e.g. "/".
+func (e *Emitter) Namespace() string { return e.nsp }
+
+// Of returns an Emitter for another namespace of the same cluster; a name without a leading
+// slash gets one, as in Node ("chat" is "/chat"). The receiver is not changed.
+func (e *Emitter) Of(nsp string) *Emitter {
+	if !strings.HasPrefix(nsp, "/") {
+		nsp = "/" + nsp
+	}
+	c := *e
+	c.nsp = nsp
+	return &c
+}
+
+// To returns an operator that acts on the sockets in any of rooms (a socket id is a room too).
+func (e *Emitter) To(rooms ...string) *BroadcastOperator { return e.all().To(rooms...) }
+
+// In is To.
+func (e *Emitter) In(rooms ...string) *BroadcastOperator { return e.all().To(rooms...) }
+
+// Except returns an operator that acts on the sockets in none of rooms.
+func (e *Emitter) Except(rooms ...string) *BroadcastOperator { return e.all().Except(rooms...) }
+
+// Emit sends an event to every client of the namespace, on every server. Arguments are
+// encoded as the adapter encodes them: []byte (and the Socket.IO library's buffers) as binary,
+// maps, slices and structs (by their msgpack tags, else json tags) at any depth.
+func (e *Emitter) Emit(ctx context.Context, event string, args ...any) error {
+	return e.all().Emit(ctx, event, args...)
+}
+
+// SocketsJoin makes every socket of the namespace join rooms.
+func (e *Emitter) SocketsJoin(ctx context.Context, rooms ...string) error {
+	return e.all().SocketsJoin(ctx, rooms...)
+}
+
+// SocketsLeave makes every socket of the namespace leave rooms.
+func (e *Emitter) SocketsLeave(ctx context.Context, rooms ...string) error {
+	return e.all().SocketsLeave(ctx, rooms...)
+}
+
+// DisconnectSockets disconnects every socket of the namespace; with close, their underlying
+// connections are closed too (and so the client's other namespaces).
+func (e *Emitter) DisconnectSockets(ctx context.Context, close bool) error {
+	return e.all().DisconnectSockets(ctx, close)
+}
+
+// ServerSideEmit sends an event to every server of the cluster: their namespace's listeners for
+// event (io.Of(nsp).On(event, ...)) receive args. No server answers: a function argument (an
+// acknowledgement callback) is rejected with ErrAckNotSupported.
+func (e *Emitter) ServerSideEmit(ctx context.Context, event string, args ...any) error {
+	if slices.Contains(namespaceReserved, event) {
+		return fmt.Errorf("%w: %q is a reserved event name", ErrReservedEvent, event)
+	}
+	if err := checkArgs(args); err != nil {
+		return err
+	}
+	packet := wire.Values(append([]any{event}, args...))
+	return e.publish(ctx, wire.ServerSideEmit, &wire.ServerSideEmitData{Packet: packet})
+}
+
+func (e *Emitter) all() *BroadcastOperator { return &BroadcastOperator{e: e} }
+
+// BroadcastOperator acts on the sockets of one namespace that are in any of its rooms (all
+// sockets if it has none) and in none of its except rooms. It is immutable: To, In and Except
+// return a new operator, so a shared one is safe for concurrent use.
+type BroadcastOperator struct {
+	e      *Emitter
+	rooms  []string
+	except []string
+}
+
+// To returns an operator that also acts on the sockets in rooms.
+func (b *BroadcastOperator) To(rooms ...string) *BroadcastOperator {
+	return &BroadcastOperator{e: b.e, rooms: union(b.rooms, rooms), except: b.except}
+}
+
+// In is To.
+func (b *BroadcastOperator) In(rooms ...string) *BroadcastOperator { return b.To(rooms...) }
+
+// Except returns an operator that also leaves out the sockets in rooms.
+func (b *BroadcastOperator) Except(rooms ...string) *BroadcastOperator {
+	return &BroadcastOperator{e: b.e, rooms: b.rooms, except: union(b.except, rooms)}
+}
+
+// union returns a new, non-nil slice (Node sends empty room lists as []): a, then the
+// elements of add that are not in it yet.
+func union(a, add []string) []string {
+	out := make([]string, 0, len(a)+len(add))
+	out = append(out, a...)
+	for _, r := range add {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Emit sends an event to the selected clients on every server; see Emitter.Emit for the
+// arguments. A function argument (an acknowledgement callback) is rejected with
+// ErrAckNotSupported.
+func (b *BroadcastOperator) Emit(ctx context.Context, event string, args ...any) error {
+	if slices.Contains(socketReserved, event) {
+		return fmt.Errorf("%w: %q is a reserved event name", ErrReservedEvent, event)
+	}
+	if err := checkArgs(args); err != nil {
+		return err
+	}
+	return b.e.publish(ctx, wire.Broadcast, &wire.BroadcastData{
+		Packet: wire.Packet{Type: wire.PacketEvent, Data: wire.Values(append([]any{event}, args...))},
+		Opts:   b.opts(),
+	})
+}
+
+// SocketsJoin makes the selected sockets join rooms.
+func (b *BroadcastOperator) SocketsJoin(ctx context.Context, rooms ...string) error {
+	return b.e.publish(ctx, wire.SocketsJoin, &wire.SocketsJoinLeaveData{Opts: b.opts(), Rooms: union(nil, rooms)})
+}
+
+// SocketsLeave makes the selected sockets leave rooms.
+func (b *BroadcastOperator) SocketsLeave(ctx context.Context, rooms ...string) error {
+	return b.e.publish(ctx, wire.SocketsLeave, &wire.SocketsJoinLeaveData{Opts: b.opts(), Rooms: union(nil, rooms)})
+}
+
+// DisconnectSockets disconnects the selected sockets; with close, their underlying connections
+// are closed too.
+func (b *BroadcastOperator) DisconnectSockets(ctx context.Context, close bool) error {
+	return b.e.publish(ctx, wire.DisconnectSockets, &wire.DisconnectSocketsData{Opts: b.opts(), Close: close})
+}
+
+// opts are the wire options: Node sends the room lists even when empty, and no flag.
+func (b *BroadcastOperator) opts() wire.Options {
+	return wire.Options{Rooms: union(nil, b.rooms), Except: union(nil, b.except)}
+}
+
+// checkArgs rejects function arguments: msgpack cannot carry them, and an acknowledgement
+// could never be answered.
+func checkArgs(args []any) error {
+	for i, a := range args {
+		if a != nil && reflect.TypeOf(a).Kind() == reflect.Func {
+			return fmt.Errorf("%w (argument %d is a %T)", ErrAckNotSupported, i+1, a)
+		}
+	}
+	return nil
+}
+
+// publish encodes and publishes one cluster message from the emitter, synchronously.
+func (e *Emitter) publish(ctx context.Context, t wire.Type, data any) error {
+	b, err := wire.Encode(data)
+	if err != nil {
+		return fmt.Errorf("emitter: encoding %s on namespace %q: %w", t, e.nsp, err)
+	}
+	m := &wire.Message{Type: t, Nsp: e.nsp, UID: wire.EmitterUID, Data: b}
+	if size := m.Size(); size > wire.MaxMessageSize {
+		return &MessageTooLargeError{Type: t.String(), Nsp: e.nsp, Size: size, Limit: wire.MaxMessageSize}
+	}
+	body := m.Body()
+	out, err := e.client.Publish(ctx, &sns.PublishInput{
+		TopicArn: &e.topicArn, Message: &body, MessageAttributes: m.SNSAttributes(),
+	})
+	if err != nil {
+		return fmt.Errorf("emitter: publishing %s on namespace %q: %w", t, e.nsp,
+			&OpError{Op: "sns:Publish", Resource: e.topicArn, Err: err})
+	}
+	if e.log.Enabled(ctx, slog.LevelDebug) {
+		var id string
+		if out != nil && out.MessageId != nil {
+			id = *out.MessageId
+		}
+		e.log.DebugContext(ctx, "emitter: published", "type", t, "nsp", e.nsp, "bytes", m.Size(), "messageId", id)
+	}
+	return nil
+}
