@@ -62,7 +62,8 @@ type AdapterBuilder struct {
 	// dispatching is true while the poll goroutine runs handlers, so that a Close called from a
 	// handler (a listener closing the server) does not wait for the goroutine it runs on.
 	dispatching atomic.Bool
-	recent      *recentIDs // touched by the poll goroutine only
+	recent      *recentIDs   // touched by the poll goroutine only
+	deletes     chan handled // from the poll goroutine to the delete goroutine
 
 	closing   atomic.Bool
 	closeDone chan struct{}
@@ -85,6 +86,7 @@ func NewAdapterBuilder(snsClient SNSAPI, sqsClient SQSAPI, opts *Options) *Adapt
 		nodeID:    randomHex(4),
 		adapters:  map[string]*namespaceAdapter{},
 		recent:    newRecentIDs(10_000),
+		deletes:   make(chan handled, 100),
 		closeDone: make(chan struct{}),
 	}
 	b.pub = newPublisher(b, max(o.PublishBufferSize, 1)) // a negative size fails Init
@@ -133,7 +135,7 @@ func (b *AdapterBuilder) Init(ctx context.Context) error {
 		defer close(b.pollDone)
 		b.poll(loopCtx)
 	}()
-	b.loops.Add(3)
+	b.loops.Add(4)
 	go func() {
 		defer b.loops.Done()
 		b.heartbeatLoop(loopCtx)
@@ -145,6 +147,10 @@ func (b *AdapterBuilder) Init(ctx context.Context) error {
 	go func() {
 		defer b.loops.Done()
 		b.cleanupLoop(loopCtx)
+	}()
+	go func() {
+		defer b.loops.Done()
+		b.deleteLoop(loopCtx)
 	}()
 	b.pub.start()
 	b.log.Info("sqsadapter: subscribed", "topic", res.topicArn, "queue", res.queueURL)
@@ -274,6 +280,10 @@ func (b *AdapterBuilder) handleSQSMessage(raw *sqstypes.Message) {
 		b.stats.malformed.Add(1)
 		b.log.Warn("sqsadapter: dropped malformed message", "messageId", msgID, "error", err)
 		return
+	}
+	// A message published twice (a retried publish) has two SQS message ids but one msgId.
+	if m.ID != "" {
+		msgID = m.ID
 	}
 	if msgID != "" && b.recent.seen(msgID) {
 		b.stats.duplicates.Add(1)
@@ -411,6 +421,7 @@ func (a *namespaceAdapter) publishResponse(requester string, t wire.Type, data a
 }
 
 func (a *namespaceAdapter) send(m *wire.Message, data any) error {
+	m.ID = randomHex(8)
 	if data != nil {
 		b, err := wire.Encode(data)
 		if err != nil {

@@ -157,3 +157,33 @@ func TestRedeliveredClientCountIsNotCountedTwice(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+// A publish retried after its response was lost reaches the queue twice, as two SQS messages
+// with one msgId: the second is dropped.
+func TestMessagePublishedTwiceIsHandledOnce(t *testing.T) {
+	fk := &fakeAWS{}
+	b := NewAdapterBuilder(fk, fk, &Options{Logger: testLogger(t), HeartbeatInterval: time.Hour, HeartbeatTimeout: 2 * time.Hour})
+	opts := socket.DefaultServerOptions()
+	opts.SetAdapter(b)
+	io := socket.NewServer(nil, opts)
+	t.Cleanup(func() { io.Close(nil) })
+	got := make(chan []any, 2)
+	_ = io.Sockets().On("hello", func(args ...any) { got <- args })
+	m := &wire.Message{Type: wire.ServerSideEmit, Nsp: "/", UID: "ffffffff00000001", ID: "0123456789abcdef"}
+	first := sqsMessage(t, "sqs-1", m, &wire.ServerSideEmitData{Packet: []any{"hello", "once"}})
+	second := first
+	second.MessageId = aws.String("sqs-2")
+	b.handleSQSMessage(&first)
+	b.handleSQSMessage(&second)
+	if args := <-got; args[0] != "once" {
+		t.Fatalf("args %v", args)
+	}
+	select {
+	case args := <-got:
+		t.Fatalf("handled twice: %v", args)
+	default:
+	}
+	if s := b.Stats(); s.Duplicates != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}

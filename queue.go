@@ -278,27 +278,70 @@ func (b *AdapterBuilder) poll(ctx context.Context) {
 		}
 		for i := range out.Messages {
 			b.handleSQSMessage(&out.Messages[i])
+			select {
+			case b.deletes <- handled{res.queueURL, deref(out.Messages[i].ReceiptHandle)}:
+			case <-ctx.Done():
+				return // the queue is going away with what is left in it
+			}
 		}
-		b.deleteMessages(ctx, res, out.Messages)
 	}
 }
 
-func (b *AdapterBuilder) deleteMessages(ctx context.Context, res *resources, msgs []sqstypes.Message) {
-	entries := make([]sqstypes.DeleteMessageBatchRequestEntry, len(msgs))
-	for i, m := range msgs {
-		entries[i] = sqstypes.DeleteMessageBatchRequestEntry{Id: ptr(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle}
+// handled is a received message to delete.
+type handled struct{ queueURL, receiptHandle string }
+
+// deleteLinger is how long a handled message may wait for others to share its
+// DeleteMessageBatch; well within the receive visibility timeout.
+const deleteLinger = time.Second
+
+// deleteLoop deletes handled messages ten to a request, or after deleteLinger: under light load
+// one request then serves several receives instead of one each. It stops with polling, leaving
+// undeleted only what the queue's deletion (or replacement) takes away anyway.
+func (b *AdapterBuilder) deleteLoop(ctx context.Context) {
+	var batch []handled
+	var linger <-chan time.Time
+	flush := func() {
+		if len(batch) > 0 {
+			b.deleteMessages(ctx, batch)
+		}
+		batch, linger = nil, nil
 	}
-	// Deleting is worth finishing even when Close cancelled polling meanwhile: an undeleted
-	// message is received again.
-	out, err := b.sqs.DeleteMessageBatch(context.WithoutCancel(ctx), &sqs.DeleteMessageBatchInput{
-		QueueUrl: &res.queueURL, Entries: entries,
-	})
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-linger:
+			flush()
+		case h := <-b.deletes:
+			if len(batch) > 0 && batch[0].queueURL != h.queueURL {
+				flush() // re-provisioned meanwhile
+			}
+			batch = append(batch, h)
+			if len(batch) == 1 {
+				linger = time.After(deleteLinger)
+			}
+			if len(batch) == maxBatch {
+				flush()
+			}
+		}
+	}
+}
+
+func (b *AdapterBuilder) deleteMessages(ctx context.Context, batch []handled) {
+	queueURL := batch[0].queueURL
+	entries := make([]sqstypes.DeleteMessageBatchRequestEntry, len(batch))
+	for i, h := range batch {
+		entries[i] = sqstypes.DeleteMessageBatchRequestEntry{Id: ptr(strconv.Itoa(i)), ReceiptHandle: ptr(h.receiptHandle)}
+	}
+	out, err := b.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: &queueURL, Entries: entries})
 	if err != nil {
-		b.reportError(opErr("sqs:DeleteMessageBatch", res.queueURL, err))
+		if ctx.Err() == nil { // else closing: the queue goes with its messages
+			b.reportError(opErr("sqs:DeleteMessageBatch", queueURL, err))
+		}
 		return
 	}
 	for _, f := range out.Failed {
-		b.reportError(opErr("sqs:DeleteMessageBatch", res.queueURL,
+		b.reportError(opErr("sqs:DeleteMessageBatch", queueURL,
 			fmt.Errorf("entry %s failed: %s: %s", deref(f.Id), deref(f.Code), deref(f.Message))))
 	}
 }

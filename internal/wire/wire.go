@@ -7,6 +7,10 @@
 //   - attribute "uid" (String): the sender's uid (one per namespace adapter, "emitter" for emitters);
 //   - attribute "requesterUid" (String): responses only, the uid of the node that asked;
 //   - attribute "data" (Binary): msgpack of the message's data, absent when there is none.
+//
+// Go nodes add one attribute upstream does not send, and which upstream ignores:
+//   - attribute "msgId" (String): a random id per message, so that a message published twice
+//     (a publish retried after a lost response) is acted on once.
 package wire
 
 import (
@@ -85,6 +89,7 @@ const (
 	AttrUID          = "uid"
 	AttrRequesterUID = "requesterUid"
 	AttrData         = "data"
+	AttrMsgID        = "msgId"
 )
 
 // EmitterUID is the sender uid that cluster adapters reserve for emitters: messages from it are
@@ -101,6 +106,7 @@ type Message struct {
 	UID          string
 	RequesterUID string // set on responses only
 	Data         []byte // msgpack; nil when the type carries no data
+	ID           string // Go senders only: the same for every copy of one published message
 }
 
 // Body is the SNS message body.
@@ -118,6 +124,9 @@ func (m *Message) Size() int {
 	if m.Data != nil {
 		n += len(AttrData) + len("Binary") + len(m.Data)
 	}
+	if m.ID != "" {
+		n += len(AttrMsgID) + len("String") + len(m.ID)
+	}
 	return n
 }
 
@@ -132,6 +141,9 @@ func (m *Message) SNSAttributes() map[string]snstypes.MessageAttributeValue {
 	}
 	if m.Data != nil {
 		attrs[AttrData] = snstypes.MessageAttributeValue{DataType: ptr("Binary"), BinaryValue: m.Data}
+	}
+	if m.ID != "" {
+		attrs[AttrMsgID] = str(m.ID)
 	}
 	return attrs
 }
@@ -160,6 +172,9 @@ func FromSQS(body *string, attrs map[string]sqstypes.MessageAttributeValue) (*Me
 		return nil, err
 	}
 	if m.RequesterUID, err = stringAttr(attrs, AttrRequesterUID, m.Type.IsResponse()); err != nil {
+		return nil, err
+	}
+	if m.ID, err = stringAttr(attrs, AttrMsgID, false); err != nil {
 		return nil, err
 	}
 	if !m.Type.IsResponse() && m.RequesterUID != "" {
