@@ -22,11 +22,12 @@ var ErrClosed = errors.New("sqsadapter: adapter closed")
 // sent to AWS for it.
 type MessageTooLargeError struct {
 	Type  string // the cluster message type, e.g. "BROADCAST"
-	Nsp   string
-	Size  int // bytes, body and attributes as SNS counts them
-	Limit int
+	Nsp   string // the namespace it was published on
+	Size  int    // bytes, body and attributes as SNS counts them
+	Limit int    // the SNS limit, 262144 bytes
 }
 
+// Error says which message, its size and the limit.
 func (e *MessageTooLargeError) Error() string {
 	return fmt.Sprintf("sqsadapter: %s on namespace %q is %d bytes, over the SNS limit of %d bytes",
 		e.Type, e.Nsp, e.Size, e.Limit)

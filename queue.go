@@ -19,7 +19,8 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
-// SNSAPI is the part of the SNS client the adapter uses; *sns.Client implements it.
+// SNSAPI is the part of the SNS client the adapter uses; *sns.Client implements it. Each method
+// is the SDK's method of the same name.
 type SNSAPI interface {
 	CreateTopic(context.Context, *sns.CreateTopicInput, ...func(*sns.Options)) (*sns.CreateTopicOutput, error)
 	Subscribe(context.Context, *sns.SubscribeInput, ...func(*sns.Options)) (*sns.SubscribeOutput, error)
@@ -30,7 +31,8 @@ type SNSAPI interface {
 	PublishBatch(context.Context, *sns.PublishBatchInput, ...func(*sns.Options)) (*sns.PublishBatchOutput, error)
 }
 
-// SQSAPI is the part of the SQS client the adapter uses; *sqs.Client implements it.
+// SQSAPI is the part of the SQS client the adapter uses; *sqs.Client implements it. Each method
+// is the SDK's method of the same name.
 type SQSAPI interface {
 	CreateQueue(context.Context, *sqs.CreateQueueInput, ...func(*sqs.Options)) (*sqs.CreateQueueOutput, error)
 	GetQueueAttributes(context.Context, *sqs.GetQueueAttributesInput, ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
@@ -56,6 +58,7 @@ type OpError struct {
 	Err      error
 }
 
+// Error names the action and the resource, then the AWS error.
 func (e *OpError) Error() string {
 	if e.Resource == "" {
 		return "sqsadapter: " + e.Op + ": " + e.Err.Error()
@@ -63,6 +66,7 @@ func (e *OpError) Error() string {
 	return "sqsadapter: " + e.Op + " " + e.Resource + ": " + e.Err.Error()
 }
 
+// Unwrap returns the AWS SDK's error.
 func (e *OpError) Unwrap() error { return e.Err }
 
 func opErr(op, resource string, err error) error {
