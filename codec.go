@@ -121,10 +121,10 @@ func firstArg(args []any) any {
 
 // toWireHandshake shapes a Go handshake the way Node's socket.io builds one: lower-case header
 // keys with string values, query values as strings, time as a JavaScript date string, the
-// address without its port.
+// address without its port, auth an object even when the client sent none.
 func toWireHandshake(h *socket.Handshake) wire.Handshake {
 	if h == nil {
-		return wire.Handshake{Headers: map[string]any{}, Query: map[string]any{}}
+		return wire.Handshake{Headers: map[string]any{}, Query: map[string]any{}, Auth: map[string]any{}}
 	}
 	w := wire.Handshake{
 		Headers: make(map[string]any, len(h.Headers)),
@@ -135,7 +135,7 @@ func toWireHandshake(h *socket.Handshake) wire.Handshake {
 		Issued:  h.Issued,
 		URL:     h.Url,
 		Query:   make(map[string]any, len(h.Query)),
-		Auth:    nil,
+		Auth:    map[string]any{},
 	}
 	for k, v := range h.Headers {
 		if vs := anyStrings(v); len(vs) > 0 {
@@ -157,8 +157,8 @@ func toWireHandshake(h *socket.Handshake) wire.Handshake {
 	if host, _, err := net.SplitHostPort(h.Address); err == nil {
 		w.Address = host
 	}
-	if h.Auth != nil {
-		w.Auth, _ = toWireValue(h.Auth).(map[string]any)
+	if a, ok := toWireValue(h.Auth).(map[string]any); ok && a != nil {
+		w.Auth = a
 	}
 	return w
 }
@@ -223,11 +223,17 @@ func toWireSocket(s socket.SocketDetails) wire.Socket {
 	if r := s.Rooms(); r != nil {
 		rooms = roomsToStrings(r.Keys())
 	}
+	// Node starts every socket's data as {}, and its users read socket.data.x without a check:
+	// a Go socket's nil data goes as {} rather than null.
+	data := toWireValue(s.Data())
+	if data == nil {
+		data = map[string]any{}
+	}
 	return wire.Socket{
 		ID:        string(s.Id()),
 		Handshake: toWireHandshake(s.Handshake()),
 		Rooms:     rooms,
-		Data:      toWireValue(s.Data()),
+		Data:      data,
 	}
 }
 
