@@ -1,11 +1,16 @@
 package sqsadapter
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/zishang520/socket.io/parsers/socket/v3/parser"
 	"github.com/zishang520/socket.io/servers/socket/v3"
@@ -177,4 +182,48 @@ func BenchmarkDecodeFetchSocketsResponse10(b *testing.B) {
 			_ = socket.SocketDetails(fromWireSocket(s))
 		}
 	})
+}
+
+// What io.Emit costs its caller with the adapter (AWS faked in memory: the publisher goroutine
+// sends to a fake SNS) and with the Go server's default in-memory adapter, no clients connected:
+// the difference is what the adapter adds to every broadcast on the emitting goroutine.
+
+func BenchmarkEmitInMemoryAdapter(b *testing.B) {
+	server := socket.NewServer(nil, socket.DefaultServerOptions())
+	defer server.Close(nil)
+	benchEmit(b, server)
+}
+
+func BenchmarkEmitWithAdapter(b *testing.B) {
+	f := &fakeAWS{publishBatch: func(in *sns.PublishBatchInput) *sns.PublishBatchOutput {
+		out := &sns.PublishBatchOutput{}
+		for _, e := range in.PublishBatchRequestEntries {
+			out.Successful = append(out.Successful, snstypes.PublishBatchResultEntry{Id: e.Id})
+		}
+		return out
+	}}
+	builder := NewAdapterBuilder(f, f, &Options{
+		Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
+		HeartbeatInterval: time.Hour, HeartbeatTimeout: 2 * time.Hour,
+	})
+	opts := socket.DefaultServerOptions()
+	opts.SetAdapter(builder)
+	server := socket.NewServer(nil, opts)
+	defer server.Close(nil)
+	if err := builder.Init(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	benchEmit(b, server)
+	if st := builder.Stats(); st.PublishDropped > 0 {
+		b.Logf("%d of %d broadcasts dropped: the fake SNS did not keep up", st.PublishDropped, b.N)
+	}
+}
+
+func benchEmit(b *testing.B, server *socket.Server) {
+	packet, _ := benchBroadcast()
+	arg := packet.Data.([]any)[1]
+	b.ReportAllocs()
+	for b.Loop() {
+		server.Emit("bench", arg)
+	}
 }
