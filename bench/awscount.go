@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"log"
+	"maps"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
@@ -17,10 +21,13 @@ import (
 type awsCounter struct {
 	mu       sync.Mutex
 	requests map[string]uint64
+	failed   map[string]uint64 // attempts that returned an error, by action
 	received uint64
 }
 
-func newAWSCounter() *awsCounter { return &awsCounter{requests: map[string]uint64{}} }
+func newAWSCounter() *awsCounter {
+	return &awsCounter{requests: map[string]uint64{}, failed: map[string]uint64{}}
+}
 
 // config returns cfg with the counting middleware on every client built from it.
 func (c *awsCounter) config(cfg aws.Config) aws.Config {
@@ -37,21 +44,23 @@ func (c *awsCounter) handle(ctx context.Context, in middleware.FinalizeInput, ne
 	c.mu.Lock()
 	c.requests[op]++
 	c.mu.Unlock()
+	t0 := time.Now()
 	out, md, err := next.HandleFinalize(ctx, in)
-	if r, ok := out.Result.(*sqs.ReceiveMessageOutput); ok && r != nil && err == nil {
-		c.mu.Lock()
+	if os.Getenv("BENCH_DEBUG_AWS") != "" && (err != nil || time.Since(t0) > 500*time.Millisecond) {
+		log.Printf("  %s took %v: err=%v", op, time.Since(t0), err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		c.failed[op]++
+	} else if r, ok := out.Result.(*sqs.ReceiveMessageOutput); ok && r != nil {
 		c.received += uint64(len(r.Messages))
-		c.mu.Unlock()
 	}
 	return out, md, err
 }
 
-func (c *awsCounter) snapshot() (map[string]uint64, uint64) {
+func (c *awsCounter) snapshot() (requests, failed map[string]uint64, received uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	m := make(map[string]uint64, len(c.requests))
-	for k, v := range c.requests {
-		m[k] = v
-	}
-	return m, c.received
+	return maps.Clone(c.requests), maps.Clone(c.failed), c.received
 }

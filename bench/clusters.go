@@ -41,6 +41,7 @@ type emitResult struct {
 // nodeSnap is one server's counters at one time.
 type nodeSnap struct {
 	Requests   map[string]uint64 // AWS requests by action, counted in the SDK client
+	Failed     map[string]uint64 // of which returned an error (the SDK may have retried them)
 	Deliveries uint64            // messages ReceiveMessage returned
 	Published  uint64            // cluster messages SNS accepted
 	// PublishLost counts cluster messages the server gave up on (Go: Stats().PublishFailures +
@@ -170,9 +171,9 @@ func (c *goCluster) snapshot(context.Context) ([]nodeSnap, error) {
 			out[i] = nodeSnap{Requests: map[string]uint64{}}
 			continue
 		}
-		req, recv := n.counter.snapshot()
+		req, failed, recv := n.counter.snapshot()
 		st := n.builder.Stats()
-		out[i] = nodeSnap{Requests: req, Deliveries: recv, Published: st.Published, Dropped: -1,
+		out[i] = nodeSnap{Requests: req, Failed: failed, Deliveries: recv, Published: st.Published, Dropped: -1,
 			PublishLost: st.PublishFailures + st.PublishDropped}
 	}
 	return out, nil
@@ -251,6 +252,7 @@ func (c *nodeCluster) snapshot(ctx context.Context) ([]nodeSnap, error) {
 	for i, p := range c.peers {
 		var s struct {
 			Requests              map[string]uint64 `json:"requests"`
+			Failed                map[string]uint64 `json:"failed"`
 			MessagesReceived      uint64            `json:"messagesReceived"`
 			OwnDropped            int64             `json:"ownDropped"`
 			OtherRequesterDropped int64             `json:"otherRequesterDropped"`
@@ -260,6 +262,7 @@ func (c *nodeCluster) snapshot(ctx context.Context) ([]nodeSnap, error) {
 		}
 		out[i] = nodeSnap{
 			Requests:   s.Requests,
+			Failed:     s.Failed,
 			Deliveries: s.MessagesReceived,
 			Published:  s.Requests["Publish"], // upstream publishes one message per request
 			Dropped:    s.OwnDropped + s.OtherRequesterDropped,

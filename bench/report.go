@@ -147,13 +147,7 @@ func (r *results) markdown() string {
 			return ""
 		}
 		g, n := f(&goR.Metrics), f(&nodeR.Metrics)
-		if g == 0 || n == 0 {
-			return ""
-		}
-		if higherBetter {
-			return fmt.Sprintf("%.2fx", g/n)
-		}
-		return fmt.Sprintf("%.2fx", n/g)
+		return betterBy(g, n, higherBetter)
 	}
 	w("## Go adapter vs upstream's transport (Node), same workload, same emulator\n\n")
 	w("%d servers per side, %d clients per server (Go Socket.IO clients, websocket), broadcasts from server 0 with a %d-byte pad; ",
@@ -196,11 +190,7 @@ func (r *results) markdown() string {
 			{"wasted deliveries per 1000 broadcasts", g.WastedPer1000, n.WastedPer1000},
 		}
 		for _, row := range common {
-			better := ""
-			if row.g > 0 && row.n > 0 {
-				better = fmt.Sprintf("%.2fx", row.n/row.g)
-			}
-			w("| %s, both at %.0f/s | %.1f | %.1f | %s |\n", row.name, g.Rate, row.g, row.n, better)
+			w("| %s, both at %.0f/s | %.1f | %.1f | %s |\n", row.name, g.Rate, row.g, row.n, betterBy(row.g, row.n, false))
 		}
 	}
 	emit := func(get func(*metrics) *float64) string {
@@ -223,8 +213,8 @@ func (r *results) markdown() string {
 		s := r.Sides[name]
 		w("### %s side: throughput search (step %.0f s, pass = every remote client got every broadcast within %.1f s of the last emit, emitter at >= %.0f%% of the rate)\n\n",
 			name, r.Settings.StepSeconds, r.Settings.DrainSeconds, r.Settings.MinAchieved*100)
-		w("| rate/s | achieved/s | sent | missing | p50 ms | p99 ms | max ms | SNS req | SQS recv+del | deliveries | wasted | publish lost | CPU%% emulator / bench / peers / others | verdict |\n")
-		w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+		w("| rate/s | achieved/s | sent | missing | p50 ms | p99 ms | max ms | SNS req | SQS recv+del | deliveries | wasted | publish lost | AWS errors | CPU%% emulator / bench / peers / others | verdict |\n")
+		w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 		all := append([]step{s.Latency}, s.Steps...)
 		for i, st := range all {
 			v := "pass"
@@ -238,13 +228,13 @@ func (r *results) markdown() string {
 			if name == "go" {
 				lost = fmt.Sprint(st.AWS.PublishLost)
 			}
-			w("| %.0f | %.1f | %d | %d | %.1f | %.1f | %.1f | %d | %d | %d | %d | %s | %s | %s |\n", st.Rate, st.Achieved, st.Sent,
+			w("| %.0f | %.1f | %d | %d | %.1f | %.1f | %.1f | %d | %d | %d | %d | %s | %s | %s | %s |\n", st.Rate, st.Achieved, st.Sent,
 				st.Clients.Missing, st.Clients.P50ms, st.Clients.P99ms, st.Clients.MaxMs,
 				st.AWS.sum("Publish", "PublishBatch"), st.AWS.sum("ReceiveMessage", "DeleteMessageBatch"),
-				st.AWS.Deliveries, st.AWS.Wasted, lost, st.CPU, v)
+				st.AWS.Deliveries, st.AWS.Wasted, lost, fmtRequests(st.AWS.Failed, "0"), st.CPU, v)
 		}
 		w("\nIdle %.0f s, all %d servers: %s (CPU%% emulator / bench / peers / others: %s)", s.Idle.Seconds, r.Settings.Nodes,
-			fmtRequests(s.Idle.Requests), s.IdleCPU)
+			fmtRequests(s.Idle.Requests, "no requests"), s.IdleCPU)
 		w(". Load average %s at the start of this side, %s at its end; %.0f s.\n\n", s.LoadStart, s.LoadEnd, s.Seconds)
 	}
 	if len(r.Codec) > 0 {
@@ -261,7 +251,7 @@ func (r *results) markdown() string {
 	return b.String()
 }
 
-func fmtRequests(m map[string]uint64) string {
+func fmtRequests(m map[string]uint64, none string) string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -272,11 +262,28 @@ func fmtRequests(m map[string]uint64) string {
 		parts[i] = fmt.Sprintf("%s %d", k, m[k])
 	}
 	if len(parts) == 0 {
-		return "no requests"
+		return none
 	}
 	return strings.Join(parts, ", ")
 }
 
 func (u cpuUse) String() string {
 	return fmt.Sprintf("%.0f / %.0f / %.0f / %.0f", u.Emulator, u.Bench, u.Peers, u.Others)
+}
+
+// betterBy says how many times better the Go value g is than the Node value n.
+func betterBy(g, n float64, higherBetter bool) string {
+	switch {
+	case g == n:
+		return "1.00x"
+	case higherBetter && n > 0:
+		return fmt.Sprintf("%.2fx", g/n)
+	case !higherBetter && g == 0:
+		return "Go: none"
+	case !higherBetter && n == 0:
+		return "Node: none"
+	case !higherBetter:
+		return fmt.Sprintf("%.2fx", n/g)
+	}
+	return ""
 }

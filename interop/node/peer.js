@@ -63,7 +63,7 @@ if (awsStats) {
 }
 
 function newAWSStats() {
-  return { requests: {}, messagesReceived: 0, ownDropped: 0, otherRequesterDropped: 0 };
+  return { requests: {}, failed: {}, messagesReceived: 0, ownDropped: 0, otherRequesterDropped: 0 };
 }
 
 // countRequests adds a middleware inside the retry middleware (finalizeRequest
@@ -73,7 +73,13 @@ function countRequests(client, stats) {
     (next, context) => async (args) => {
       const action = String(context.commandName || "unknown").replace(/Command$/, "");
       stats.requests[action] = (stats.requests[action] || 0) + 1;
-      const res = await next(args);
+      let res;
+      try {
+        res = await next(args);
+      } catch (err) {
+        stats.failed[action] = (stats.failed[action] || 0) + 1;
+        throw err;
+      }
       if (action === "ReceiveMessage" && res.output && Array.isArray(res.output.Messages)) {
         stats.messagesReceived += res.output.Messages.length;
       }
