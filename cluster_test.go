@@ -5,8 +5,6 @@ package sqsadapter
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -645,6 +643,3 @@ func isBytes(v any, want []byte) bool {
 	b, ok := asBytes(v)
 	return ok && bytes.Equal(b, want)
 }
-
-var _ = context.Background
-var _ = errors.New

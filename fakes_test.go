@@ -185,12 +185,21 @@ func (s *errorSink) next(t *testing.T) error {
 
 // fakeServer starts a Go Socket.IO server (no HTTP) whose adapter talks to f.
 func fakeServer(t *testing.T, f *fakeAWS, sink *errorSink) (*socket.Server, *AdapterBuilder) {
+	return fakeServerWith(t, f, f, sink, nil)
+}
+
+// fakeServerWith is fakeServer with clients of the test's own; heartbeats are hourly, so that
+// only what the test does is published. tweak, if set, changes the options.
+func fakeServerWith(t *testing.T, snsClient SNSAPI, sqsClient SQSAPI, sink *errorSink, tweak func(*Options)) (*socket.Server, *AdapterBuilder) {
 	t.Helper()
 	o := &Options{Logger: testLogger(t), HeartbeatInterval: time.Hour, HeartbeatTimeout: 2 * time.Hour}
 	if sink != nil {
 		o.OnError = sink.onError
 	}
-	b := NewAdapterBuilder(f, f, o)
+	if tweak != nil {
+		tweak(o)
+	}
+	b := NewAdapterBuilder(snsClient, sqsClient, o)
 	opts := socket.DefaultServerOptions()
 	opts.SetAdapter(b)
 	io := socket.NewServer(nil, opts)
@@ -351,12 +360,7 @@ func (f *flakyPublish) Publish(ctx context.Context, in *sns.PublishInput, o ...f
 func TestThrottledPublishIsRetriedAndReportedOnce(t *testing.T) {
 	f := &flakyPublish{fakeAWS: &fakeAWS{}, failFirst: 3}
 	sink := newErrorSink()
-	b := NewAdapterBuilder(f, f.fakeAWS, &Options{Logger: testLogger(t), OnError: sink.onError,
-		HeartbeatInterval: time.Hour, HeartbeatTimeout: 2 * time.Hour})
-	opts := socket.DefaultServerOptions()
-	opts.SetAdapter(b)
-	io := socket.NewServer(nil, opts)
-	t.Cleanup(func() { io.Close(nil) })
+	_, b := fakeServerWith(t, f, f.fakeAWS, sink, nil)
 	if err := b.Init(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -564,12 +568,7 @@ func (f *blockedPublish) Publish(ctx context.Context, in *sns.PublishInput, o ..
 func TestFullPublishBufferDropsAndReportsWithoutBlocking(t *testing.T) {
 	f := &blockedPublish{fakeAWS: &fakeAWS{}, release: make(chan struct{})}
 	sink := newErrorSink()
-	b := NewAdapterBuilder(f, f.fakeAWS, &Options{Logger: testLogger(t), OnError: sink.onError, PublishBufferSize: 3,
-		HeartbeatInterval: time.Hour, HeartbeatTimeout: 2 * time.Hour})
-	opts := socket.DefaultServerOptions()
-	opts.SetAdapter(b)
-	io := socket.NewServer(nil, opts)
-	t.Cleanup(func() { io.Close(nil) })
+	io, b := fakeServerWith(t, f, f.fakeAWS, sink, func(o *Options) { o.PublishBufferSize = 3 })
 	if err := b.Init(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -123,11 +123,7 @@ func TestRedeliveredClientCountIsNotCountedTwice(t *testing.T) {
 	base := &fakeAWS{}
 	q := &scriptedQueue{fakeAWS: base, batches: make(chan []sqstypes.Message, 10)}
 	pub := &capturePublish{fakeAWS: base, broadcasts: make(chan []byte, 10)}
-	b := NewAdapterBuilder(pub, q, &Options{Logger: testLogger(t), HeartbeatInterval: time.Hour, HeartbeatTimeout: 2 * time.Hour})
-	opts := socket.DefaultServerOptions()
-	opts.SetAdapter(b)
-	io := socket.NewServer(nil, opts)
-	t.Cleanup(func() { io.Close(nil) })
+	io, b := fakeServerWith(t, pub, q, nil, nil)
 	if err := b.Init(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -161,12 +157,7 @@ func TestRedeliveredClientCountIsNotCountedTwice(t *testing.T) {
 // A publish retried after its response was lost reaches the queue twice, as two SQS messages
 // with one msgId: the second is dropped.
 func TestMessagePublishedTwiceIsHandledOnce(t *testing.T) {
-	fk := &fakeAWS{}
-	b := NewAdapterBuilder(fk, fk, &Options{Logger: testLogger(t), HeartbeatInterval: time.Hour, HeartbeatTimeout: 2 * time.Hour})
-	opts := socket.DefaultServerOptions()
-	opts.SetAdapter(b)
-	io := socket.NewServer(nil, opts)
-	t.Cleanup(func() { io.Close(nil) })
+	io, b := fakeServer(t, &fakeAWS{}, nil)
 	got := make(chan []any, 2)
 	_ = io.Sockets().On("hello", func(args ...any) { got <- args })
 	m := &wire.Message{Type: wire.ServerSideEmit, Nsp: "/", UID: "ffffffff00000001", ID: "0123456789abcdef"}
