@@ -11,7 +11,8 @@
 // Per side: start the nodes and connect the clients (real Go Socket.IO clients, websocket
 // transport, the same for both sides), measure the AWS requests of an idle cluster, measure
 // emit-to-receive latency at a light rate, then search the highest rate of broadcasts from
-// node 0 that every client on the other nodes receives in full (doubling, then bisecting).
+// node 0 that every client on the other nodes receives in full, in time (within the drain
+// time after the last emit, p99 latency at most 1 s), doubling, then bisecting.
 // AWS requests are counted in the SDK clients of each server, by action.
 package main
 
@@ -48,6 +49,7 @@ type settings struct {
 	StepSeconds    float64 `json:"step_s"`
 	DrainSeconds   float64 `json:"drain_s"`
 	MinAchieved    float64 `json:"min_achieved_fraction"`
+	MaxP99Ms       float64 `json:"max_p99_ms"`
 	StartRate      float64 `json:"start_rate_per_s"`
 	MaxRate        float64 `json:"max_rate_per_s"`
 	Bisections     int     `json:"bisections"`
@@ -56,7 +58,7 @@ type settings struct {
 func main() {
 	var s settings
 	var outDir, codecFile, sides, cpuProfile string
-	var idle, latDur, stepDur, drain time.Duration
+	var idle, latDur, stepDur, drain, maxP99 time.Duration
 	flag.StringVar(&outDir, "out", "bench/out", "directory for results.json and results.md")
 	flag.StringVar(&codecFile, "codec", "", "output of `go test -bench` for the codec microbenchmarks, to include")
 	flag.StringVar(&sides, "sides", "go,node", "sides to run, in order")
@@ -69,12 +71,14 @@ func main() {
 	flag.DurationVar(&latDur, "latency", 10*time.Second, "duration of the latency phase")
 	flag.DurationVar(&stepDur, "step", 4*time.Second, "duration of one rate step of the throughput search")
 	flag.DurationVar(&drain, "drain", 1500*time.Millisecond, "after a step's last emit, how long every broadcast may take to arrive for the step to pass")
+	flag.DurationVar(&maxP99, "max-p99", time.Second, "highest p99 latency of a passing step: a queue that grows during the step is not a sustained rate")
 	flag.Float64Var(&s.MinAchieved, "min-achieved", 0.95, "fraction of the target rate the emitter must achieve for a step to pass")
 	flag.Float64Var(&s.StartRate, "start-rate", 50, "first rate of the throughput search (broadcasts/s)")
 	flag.Float64Var(&s.MaxRate, "max-rate", 12800, "highest rate the search tries")
 	flag.IntVar(&s.Bisections, "bisect", 3, "bisection steps after the first failing rate")
 	flag.Parse()
 	s.IdleSeconds, s.LatencySeconds, s.StepSeconds, s.DrainSeconds = idle.Seconds(), latDur.Seconds(), stepDur.Seconds(), drain.Seconds()
+	s.MaxP99Ms = float64(maxP99.Microseconds()) / 1000
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 	log.SetPrefix("bench: ")
 
@@ -579,7 +583,7 @@ func (b *bencher) runStep(ctx context.Context, c cluster, tr *tracker, topic str
 	} else {
 		st.Achieved = rate
 	}
-	st.Pass = cr.Missing == 0 && er.sent == count && st.Achieved >= b.s.MinAchieved*rate
+	st.Pass = cr.Missing == 0 && er.sent == count && st.Achieved >= b.s.MinAchieved*rate && cr.P99ms <= b.s.MaxP99Ms
 	if len(er.calls) > 0 {
 		us := make([]float64, len(er.calls))
 		for i, d := range er.calls {

@@ -211,9 +211,13 @@ func (r *results) markdown() string {
 	w("\n")
 	for _, name := range r.Order {
 		s := r.Sides[name]
-		w("### %s side: throughput search (step %.0f s, pass = every remote client got every broadcast within %.1f s of the last emit, emitter at >= %.0f%% of the rate)\n\n",
-			name, r.Settings.StepSeconds, r.Settings.DrainSeconds, r.Settings.MinAchieved*100)
-		w("| rate/s | achieved/s | sent | missing | p50 ms | p99 ms | max ms | SNS req | SQS recv+del | deliveries | wasted | publish lost | AWS errors | CPU%% emulator / bench / peers / others | verdict |\n")
+		w("### %s side: throughput search (step %.0f s; pass = every remote client got every broadcast within %.1f s of the last emit, p99 latency <= %.0f ms, emitter at >= %.0f%% of the rate)\n\n",
+			name, r.Settings.StepSeconds, r.Settings.DrainSeconds, r.Settings.MaxP99Ms, r.Settings.MinAchieved*100)
+		w("missing: (remote client, broadcast) pairs not received by the verdict; late: of them, received before the queues emptied. ")
+		w("SNS req: Publish + PublishBatch; wasted: deliveries dropped on arrival (Go: derived, deliveries minus the other nodes' messages); ")
+		w("publish lost: messages the Go adapter gave up on; AWS errors: failed attempts by action (each may have been retried); ")
+		w("CPU: %% of one core for the emulator, this process (Go servers and all clients on the Go side, clients only on the Node side), the Node peers, and everything else on the machine.\n\n")
+		w("| rate/s | achieved/s | sent | missing (of them late) | p50 ms | p99 ms | max ms | SNS req | SQS recv+del | deliveries | wasted | publish lost | AWS errors | CPU%% emulator / bench / peers / others | verdict |\n")
 		w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 		all := append([]step{s.Latency}, s.Steps...)
 		for i, st := range all {
@@ -228,8 +232,12 @@ func (r *results) markdown() string {
 			if name == "go" {
 				lost = fmt.Sprint(st.AWS.PublishLost)
 			}
-			w("| %.0f | %.1f | %d | %d | %.1f | %.1f | %.1f | %d | %d | %d | %d | %s | %s | %s | %s |\n", st.Rate, st.Achieved, st.Sent,
-				st.Clients.Missing, st.Clients.P50ms, st.Clients.P99ms, st.Clients.MaxMs,
+			missing := fmt.Sprint(st.Clients.Missing)
+			if st.Clients.Late > 0 {
+				missing += fmt.Sprintf(" (%d late)", st.Clients.Late)
+			}
+			w("| %.0f | %.1f | %d | %s | %.1f | %.1f | %.1f | %d | %d | %d | %d | %s | %s | %s | %s |\n", st.Rate, st.Achieved, st.Sent,
+				missing, st.Clients.P50ms, st.Clients.P99ms, st.Clients.MaxMs,
 				st.AWS.sum("Publish", "PublishBatch"), st.AWS.sum("ReceiveMessage", "DeleteMessageBatch"),
 				st.AWS.Deliveries, st.AWS.Wasted, lost, fmtRequests(st.AWS.Failed, "0"), st.CPU, v)
 		}
