@@ -193,6 +193,9 @@ func (r *results) markdown() string {
 			w("| %s, both at %.0f/s | %.1f | %.1f | %s |\n", row.name, g.Rate, row.g, row.n, betterBy(row.g, row.n, false))
 		}
 	}
+	transient := func(m *metrics) string { return fmt.Sprint(m.TransientFailures) }
+	w("| throughput steps failed by a transient AWS error (late redelivery), tried again | %s | %s | |\n",
+		val(goR, transient), val(nodeR, transient))
 	emit := func(get func(*metrics) *float64) string {
 		if goR == nil {
 			return "-"
@@ -227,6 +230,9 @@ func (r *results) markdown() string {
 			}
 			if i == 0 {
 				v += " (latency phase)"
+			}
+			if st.Transient {
+				v += " (transient: AWS error, rate tried again)"
 			}
 			lost := "-"
 			if name == "go" {
