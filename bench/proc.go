@@ -25,6 +25,7 @@ type cpuPIDs struct {
 type cpuSample struct {
 	at                      time.Time
 	emulator, self, peers   float64 // CPU seconds
+	peerEach                []float64
 	machineBusy, machineAll float64 // jiffies, all CPUs
 }
 
@@ -34,8 +35,10 @@ type cpuUse struct {
 	Emulator float64 `json:"emulator_pct"`
 	Bench    float64 `json:"bench_process_pct"`
 	Peers    float64 `json:"node_peers_pct"`
-	Others   float64 `json:"other_processes_pct"`
-	Cores    int     `json:"cores"`
+	// PeerEach is Peers by peer, the emitting peer (node 0) first.
+	PeerEach []float64 `json:"node_peers_each_pct,omitempty"`
+	Others   float64   `json:"other_processes_pct"`
+	Cores    int       `json:"cores"`
 }
 
 func sampleCPU(p cpuPIDs) cpuSample {
@@ -44,7 +47,9 @@ func sampleCPU(p cpuPIDs) cpuSample {
 		s.emulator = procCPU(p.emulator)
 	}
 	for _, pid := range p.peers {
-		s.peers += procCPU(pid)
+		v := procCPU(pid)
+		s.peers += v
+		s.peerEach = append(s.peerEach, v)
 	}
 	s.machineBusy, s.machineAll = machineJiffies()
 	return s
@@ -57,6 +62,11 @@ func cpuBetween(a, b cpuSample, cores int) cpuUse {
 	}
 	pct := func(v float64) float64 { return round1(v / wall * 100) }
 	u := cpuUse{Emulator: pct(b.emulator - a.emulator), Bench: pct(b.self - a.self), Peers: pct(b.peers - a.peers), Cores: cores}
+	for i := range b.peerEach {
+		if i < len(a.peerEach) {
+			u.PeerEach = append(u.PeerEach, pct(b.peerEach[i]-a.peerEach[i]))
+		}
+	}
 	if all := b.machineAll - a.machineAll; all > 0 {
 		busyCores := (b.machineBusy - a.machineBusy) / all * float64(cores) // cores' worth of busy time
 		u.Others = round1(max(0, busyCores*100-u.Emulator-u.Bench-u.Peers))
