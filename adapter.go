@@ -56,7 +56,7 @@ type AdapterBuilder struct {
 	initAt   time.Time                    // when Init succeeded
 	closed   bool
 	stopLoop context.CancelFunc // stops polling and heartbeats
-	loops    sync.WaitGroup     // the heartbeat goroutine
+	loops    sync.WaitGroup     // heartbeats, subscription check, orphan clean-up, deletes
 	pollDone chan struct{}
 
 	// dispatching is true while the poll goroutine runs handlers, so that a Close called from a
@@ -135,23 +135,13 @@ func (b *AdapterBuilder) Init(ctx context.Context) error {
 		defer close(b.pollDone)
 		b.poll(loopCtx)
 	}()
-	b.loops.Add(4)
-	go func() {
-		defer b.loops.Done()
-		b.heartbeatLoop(loopCtx)
-	}()
-	go func() {
-		defer b.loops.Done()
-		b.watchSubscription(loopCtx)
-	}()
-	go func() {
-		defer b.loops.Done()
-		b.cleanupLoop(loopCtx)
-	}()
-	go func() {
-		defer b.loops.Done()
-		b.deleteLoop(loopCtx)
-	}()
+	for _, loop := range []func(context.Context){b.heartbeatLoop, b.watchSubscription, b.cleanupLoop, b.deleteLoop} {
+		b.loops.Add(1)
+		go func() {
+			defer b.loops.Done()
+			loop(loopCtx)
+		}()
+	}
 	b.pub.start()
 	b.log.Info("sqsadapter: subscribed", "topic", res.topicArn, "queue", res.queueURL)
 	return nil
