@@ -288,18 +288,9 @@ func (b *AdapterBuilder) poll(ctx context.Context) {
 				return // the queue is going away with what is left in it
 			}
 		}
-		// Several messages at once but not a full batch: traffic is flowing faster than one
-		// receive per message. A short pause lets the next receive take up to ten, which
-		// saves requests (and the CPU they cost) under load; a lone message (light load)
-		// is followed by an immediate receive, so its latency is unchanged.
-		if n := len(out.Messages); n > 1 && n < 10 {
-			sleepCtx(ctx, receiveLinger)
-		}
 	}
 }
 
-// receiveLinger is the pause after a partial batch under load.
-const receiveLinger = 10 * time.Millisecond
 
 // handled is a received message to delete.
 type handled struct{ queueURL, receiptHandle string }
