@@ -14,8 +14,10 @@ SHELL := bash
 WITH_EMULATOR := scripts/with-emulator.sh
 
 GO_TEST := go test -race -count=1 ./...
-# A fixed, short run of the fuzzer over raw SQS message to dispatch (no emulator needed).
-GO_FUZZ := go test -run '^$$' -fuzz FuzzHandleSQSMessage -fuzztime 15s .
+# A fixed, short run of the fuzzer over raw SQS message to dispatch (no emulator needed):
+# a count, not a duration, and no minimizing, because a -fuzztime deadline that lands while the
+# fuzzer minimizes an input fails the run with "context deadline exceeded".
+GO_FUZZ := go test -run '^$$' -fuzz FuzzHandleSQSMessage -fuzztime 100000x -fuzzminimizetime 0 .
 # The soak (300 clients, 2000 broadcasts) runs without the race detector to fit its time.
 GO_SOAK := go test -tags soak -run TestSoak -count=1 -v .
 
