@@ -291,7 +291,6 @@ func (b *AdapterBuilder) poll(ctx context.Context) {
 	}
 }
 
-
 // handled is a received message to delete.
 type handled struct{ queueURL, receiptHandle string }
 
