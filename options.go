@@ -96,37 +96,27 @@ func (o *Options) withDefaults() Options {
 	if o != nil {
 		c = *o
 	}
-	if c.TopicName == "" {
-		c.TopicName = DefaultTopicName
-	}
-	if c.QueuePrefix == "" {
-		c.QueuePrefix = DefaultQueuePrefix
-	}
-	if c.HeartbeatInterval == 0 {
-		c.HeartbeatInterval = DefaultHeartbeatInterval
-	}
-	if c.HeartbeatTimeout == 0 {
-		c.HeartbeatTimeout = DefaultHeartbeatTimeout
-	}
-	if c.RequestTimeout == 0 {
-		c.RequestTimeout = DefaultRequestTimeout
-	}
-	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = DefaultShutdownTimeout
-	}
-	if c.PublishBufferSize == 0 {
-		c.PublishBufferSize = DefaultPublishBufferSize
-	}
-	if c.SubscriptionCheckInterval == 0 {
-		c.SubscriptionCheckInterval = DefaultSubscriptionCheck
-	}
-	if c.OrphanCleanupInterval == 0 {
-		c.OrphanCleanupInterval = DefaultOrphanCleanup
-	}
+	orDefault(&c.TopicName, DefaultTopicName)
+	orDefault(&c.QueuePrefix, DefaultQueuePrefix)
+	orDefault(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+	orDefault(&c.HeartbeatTimeout, DefaultHeartbeatTimeout)
+	orDefault(&c.RequestTimeout, DefaultRequestTimeout)
+	orDefault(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	orDefault(&c.PublishBufferSize, DefaultPublishBufferSize)
+	orDefault(&c.SubscriptionCheckInterval, DefaultSubscriptionCheck)
+	orDefault(&c.OrphanCleanupInterval, DefaultOrphanCleanup)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	return c
+}
+
+// orDefault sets *v to def when it holds its zero value.
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }
 
 var awsNameChars = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
