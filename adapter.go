@@ -597,9 +597,9 @@ func (a *namespaceAdapter) ServerSideEmit(packet []any) error {
 	}
 	ack, withAck := packet[len(packet)-1].(socket.Ack)
 	if !withAck {
-		return a.publish(wire.ServerSideEmit, &wire.ServerSideEmitData{Packet: toWireSlice(packet)})
+		return a.publish(wire.ServerSideEmit, &wire.ServerSideEmitData{Packet: wire.Values(packet)})
 	}
-	args := toWireSlice(packet[:len(packet)-1])
+	args := wire.Values(packet[:len(packet)-1])
 	id := a.startRequest(a.b.opts.RequestTimeout, []any{}, ack)
 	if id == "" {
 		ack([]any{}, nil)

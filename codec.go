@@ -100,23 +100,19 @@ func toWirePacket(p *parser.Packet) (wire.Packet, error) {
 	case parser.BINARY_ACK:
 		typ = parser.ACK
 	}
-	return wire.Packet{Type: int(typ), Data: toWireSlice(data)}, nil
+	return wire.Packet{Type: int(typ), Data: wire.Values(data)}, nil
 }
 
 func fromWirePacket(p wire.Packet) *parser.Packet {
 	return &parser.Packet{Type: parser.PacketType(p.Type), Data: p.Data}
 }
 
-// toWireValue and toWireSlice are wire.Value and wire.Values, which the emitter shares.
-func toWireValue(v any) any     { return wire.Value(v) }
-func toWireSlice(s []any) []any { return wire.Values(s) }
-
 // firstArg is what Node puts in an acknowledgement response: the first argument only.
 func firstArg(args []any) any {
 	if len(args) == 0 {
 		return nil
 	}
-	return toWireValue(args[0])
+	return wire.Value(args[0])
 }
 
 // toWireHandshake shapes a Go handshake the way Node's socket.io builds one: lower-case header
@@ -157,7 +153,7 @@ func toWireHandshake(h *socket.Handshake) wire.Handshake {
 	if host, _, err := net.SplitHostPort(h.Address); err == nil {
 		w.Address = host
 	}
-	if a, ok := toWireValue(h.Auth).(map[string]any); ok && a != nil {
+	if a, ok := wire.Value(h.Auth).(map[string]any); ok && a != nil {
 		w.Auth = a
 	}
 	return w
@@ -225,7 +221,7 @@ func toWireSocket(s socket.SocketDetails) wire.Socket {
 	}
 	// Node starts every socket's data as {}, and its users read socket.data.x without a check:
 	// a Go socket's nil data goes as {} rather than null.
-	data := toWireValue(s.Data())
+	data := wire.Value(s.Data())
 	if data == nil {
 		data = map[string]any{}
 	}

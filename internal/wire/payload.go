@@ -317,30 +317,13 @@ func skipValue(b []byte, i, depth int) (int, error) {
 		return skipBytes(b, i, 2)
 	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext 1, 2, 4, 8, 16 plus the type byte
 		return skipBytes(b, i, 1+(1<<(c-0xd4)))
-	case 0xdc:
-		n, i, err := readLen(b, i, 2)
+	case 0xdc, 0xdd, 0xde, 0xdf: // array16, array32, map16, map32
+		lenBytes, perElement := 2<<(c&1), 1+int(c-0xdc)/2
+		n, i, err := readLen(b, i, lenBytes)
 		if err != nil {
 			return 0, err
 		}
-		return skipContainer(b, i, n, 1, depth)
-	case 0xdd:
-		n, i, err := readLen(b, i, 4)
-		if err != nil {
-			return 0, err
-		}
-		return skipContainer(b, i, n, 1, depth)
-	case 0xde:
-		n, i, err := readLen(b, i, 2)
-		if err != nil {
-			return 0, err
-		}
-		return skipContainer(b, i, n, 2, depth)
-	case 0xdf:
-		n, i, err := readLen(b, i, 4)
-		if err != nil {
-			return 0, err
-		}
-		return skipContainer(b, i, n, 2, depth)
+		return skipContainer(b, i, n, perElement, depth)
 	}
 	return 0, fmt.Errorf("msgpack: invalid code 0x%x at byte %d", c, i-1)
 }
