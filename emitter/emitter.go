@@ -29,12 +29,12 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"github.com/socketio-go/aws-sqs-adapter/internal/awsop"
 	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
 )
 
@@ -86,35 +86,14 @@ var (
 	namespaceReserved = []string{"connect", "connection", "new_namespace"}
 )
 
-// MessageTooLargeError is returned for a cluster message over the SNS size limit; nothing is
-// sent for it.
-type MessageTooLargeError struct {
-	Type  string // the cluster message type, e.g. "BROADCAST"
-	Nsp   string
-	Size  int // bytes, body and attributes as SNS counts them
-	Limit int
-}
-
-// Error says which message was how large.
-func (e *MessageTooLargeError) Error() string {
-	return fmt.Sprintf("emitter: %s on namespace %q is %d bytes, over the SNS limit of %d bytes",
-		e.Type, e.Nsp, e.Size, e.Limit)
-}
+// MessageTooLargeError is returned for a cluster message over the SNS size limit (body and
+// attributes included); nothing is sent for it. It is the adapter's type too.
+type MessageTooLargeError = wire.MessageTooLargeError
 
 // OpError is the error of one AWS call: Op names it ("sns:CreateTopic", "sns:Publish"),
 // Resource is the topic name or ARN. errors.As reaches the AWS error (smithy.APIError) through
-// it.
-type OpError struct {
-	Op       string
-	Resource string
-	Err      error
-}
-
-// Error names the action, the resource and the AWS error.
-func (e *OpError) Error() string { return e.Op + " " + e.Resource + ": " + e.Err.Error() }
-
-// Unwrap returns the AWS SDK's error.
-func (e *OpError) Unwrap() error { return e.Err }
+// it. It is the adapter's type too.
+type OpError = awsop.OpError
 
 // Emitter publishes to the clients and servers of one namespace of the cluster ("/" from New,
 // others from Of). Its methods act on every socket of the namespace; To, In and Except narrow
@@ -151,7 +130,7 @@ func New(ctx context.Context, client SNSAPI, opts *Options) (*Emitter, error) {
 			err = errors.New("no topic ARN in the response")
 		}
 		if err != nil {
-			return nil, fmt.Errorf("emitter: finding the topic: %w", &OpError{Op: "sns:CreateTopic", Resource: name, Err: err})
+			return nil, fmt.Errorf("emitter: finding the topic: %w", awsop.Wrap("sns:CreateTopic", name, err))
 		}
 		arn = *out.TopicArn
 	}
@@ -159,20 +138,17 @@ func New(ctx context.Context, client SNSAPI, opts *Options) (*Emitter, error) {
 	return &Emitter{client: client, topicArn: arn, log: o.Logger, nsp: "/"}, nil
 }
 
-var topicNameChars = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
-
 // validate checks the options against the AWS naming rules before any AWS call.
 func (o *Options) validate() error {
-	if o.TopicName != "" && !topicNameChars.MatchString(o.TopicName) {
-		return fmt.Errorf("%w: TopicName %q: SNS topic names are 1 to 256 letters, digits, hyphens or underscores",
-			ErrInvalidOptions, o.TopicName)
+	if o.TopicName != "" && !wire.ValidTopicName(o.TopicName) {
+		return fmt.Errorf("%w: TopicName %q: %s", ErrInvalidOptions, o.TopicName, wire.TopicNameRule)
 	}
 	if o.TopicArn == "" {
 		return nil
 	}
 	// arn:partition:sns:region:account:name
 	parts := strings.SplitN(o.TopicArn, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sns" || !topicNameChars.MatchString(parts[5]) {
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sns" || !wire.ValidTopicName(parts[5]) {
 		return fmt.Errorf("%w: TopicArn %q is not an SNS topic ARN (arn:<partition>:sns:<region>:<account>:<name>)",
 			ErrInvalidOptions, o.TopicArn)
 	}
@@ -331,30 +307,28 @@ func checkArgs(args []any) error {
 	return nil
 }
 
-// publish encodes and publishes one cluster message from the emitter, synchronously.
+// publish encodes and publishes one cluster message from the emitter, synchronously. Like a
+// server's, every message carries a msgId, so that the servers act once on a message that the
+// SDK published twice (a retry after a lost response).
 func (e *Emitter) publish(ctx context.Context, t wire.Type, data any) error {
 	b, err := wire.Encode(data)
 	if err != nil {
 		return fmt.Errorf("emitter: encoding %s on namespace %q: %w", t, e.nsp, err)
 	}
-	m := &wire.Message{Type: t, Nsp: e.nsp, UID: wire.EmitterUID, Data: b}
-	if size := m.Size(); size > wire.MaxMessageSize {
-		return &MessageTooLargeError{Type: t.String(), Nsp: e.nsp, Size: size, Limit: wire.MaxMessageSize}
+	m := &wire.Message{Type: t, Nsp: e.nsp, UID: wire.EmitterUID, Data: b, ID: wire.NewID()}
+	if err := m.CheckSize(); err != nil {
+		return fmt.Errorf("emitter: %w", err)
 	}
-	body := m.Body()
-	out, err := e.client.Publish(ctx, &sns.PublishInput{
-		TopicArn: &e.topicArn, Message: &body, MessageAttributes: m.SNSAttributes(),
-	})
+	out, err := e.client.Publish(ctx, m.PublishInput(e.topicArn))
 	if err != nil {
-		return fmt.Errorf("emitter: publishing %s on namespace %q: %w", t, e.nsp,
-			&OpError{Op: "sns:Publish", Resource: e.topicArn, Err: err})
+		return fmt.Errorf("emitter: publishing %s on namespace %q: %w", t, e.nsp, awsop.Wrap("sns:Publish", e.topicArn, err))
 	}
 	if e.log.Enabled(ctx, slog.LevelDebug) {
 		var id string
 		if out != nil && out.MessageId != nil {
 			id = *out.MessageId
 		}
-		e.log.DebugContext(ctx, "emitter: published", "type", t, "nsp", e.nsp, "bytes", m.Size(), "messageId", id)
+		e.log.DebugContext(ctx, "emitter: published", "type", t, "nsp", e.nsp, "bytes", m.Size(), "messageId", id, "msgId", m.ID)
 	}
 	return nil
 }
