@@ -91,7 +91,7 @@ func stringsToRooms(rooms []string) []socket.Room {
 func toWirePacket(p *parser.Packet) (wire.Packet, error) {
 	data, ok := p.Data.([]any)
 	if !ok {
-		return wire.Packet{}, fmt.Errorf("sqsadapter: packet data is %T, want []any", p.Data)
+		return wire.Packet{}, fmt.Errorf("packet data is %T, want []any", p.Data)
 	}
 	typ := p.Type
 	switch typ {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 
 	"github.com/socketio-go/aws-sqs-adapter/emitter"
@@ -21,9 +22,7 @@ func newTestEmitter(t *testing.T, n *node, byArn bool) *emitter.Emitter {
 	snsClient, _ := awsClients(t)
 	opts := &emitter.Options{TopicName: n.builder.opts.TopicName, Logger: testLogger(t)}
 	if byArn {
-		n.builder.mu.Lock()
-		opts.TopicArn = n.builder.res.topicArn
-		n.builder.mu.Unlock()
+		opts.TopicArn = n.builder.resources().topicArn
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -378,5 +377,45 @@ func TestEmitterServerSideEmit(t *testing.T) {
 	assertServerCount(t, c.nodes, "/", 3)
 	if err := e.ServerSideEmit(emitCtx(t), "hello", func([]any, error) {}); err == nil {
 		t.Fatal("an acknowledgement callback was accepted")
+	}
+}
+
+// publishTwice publishes every message twice, as the SDK does when it retries a publish whose
+// response was lost.
+type publishTwice struct{ emitter.SNSAPI }
+
+func (p publishTwice) Publish(ctx context.Context, in *sns.PublishInput, o ...func(*sns.Options)) (*sns.PublishOutput, error) {
+	if _, err := p.SNSAPI.Publish(ctx, in, o...); err != nil {
+		return nil, err
+	}
+	return p.SNSAPI.Publish(ctx, in, o...)
+}
+
+// An emitter message that reaches the topic twice is acted on once by every server: the emitter
+// sends a msgId, as servers do.
+func TestEmitterMessagePublishedTwiceIsActedOnOnce(t *testing.T) {
+	c := setupThree(t)
+	snsClient, _ := awsClients(t)
+	e, err := emitter.New(emitCtx(t), publishTwice{snsClient}, &emitter.Options{TopicName: c.nodes[0].builder.opts.TopicName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range c.clients {
+		cl.record("twice", "sync")
+	}
+	if err := e.Emit(emitCtx(t), "twice"); err != nil {
+		t.Fatal(err)
+	}
+	// A marker sent after it: each client's next events must be one "twice", then "sync".
+	if err := e.Emit(emitCtx(t), "sync"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range c.clients {
+		if ev := nextOf(t, c.clients, i, "twice"); ev.name != "twice" {
+			t.Fatalf("client %d got %s first", i, ev.name)
+		}
+		if ev := nextOf(t, c.clients, i, "sync"); ev.name != "sync" {
+			t.Fatalf("client %d got %s %v again before the marker", i, ev.name, ev.args)
+		}
 	}
 }

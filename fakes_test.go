@@ -572,7 +572,7 @@ func TestFullPublishBufferDropsAndReportsWithoutBlocking(t *testing.T) {
 	if err := b.Init(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() bool { return len(b.pub.queue) == 0 }, "the heartbeat is in flight")
+	eventually(t, 5*time.Second, func() bool { return b.publishBacklog() == 0 }, "the heartbeat is in flight")
 	start := time.Now()
 	for range 10 {
 		io.Emit("ev")

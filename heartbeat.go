@@ -2,7 +2,6 @@ package sqsadapter
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
@@ -19,6 +18,7 @@ func (o *Options) heartbeatTick() time.Duration {
 	return min(time.Second, o.HeartbeatInterval/2, (o.HeartbeatTimeout-o.HeartbeatInterval)/2)
 }
 
+// heartbeatLoop sends the heartbeats and drops the nodes that went silent.
 func (b *AdapterBuilder) heartbeatLoop(ctx context.Context) {
 	t := time.NewTicker(b.opts.heartbeatTick())
 	defer t.Stop()
@@ -59,7 +59,8 @@ func (a *namespaceAdapter) expireNodes(now time.Time) {
 	}
 	a.mu.Unlock()
 	for _, uid := range gone {
-		a.b.log.Warn("sqsadapter: node seems down", "nsp", a.name, "node", uid, "silentFor", a.b.opts.HeartbeatTimeout)
+		a.b.log.Warn("sqsadapter: node seems down", "nsp", a.name, "uid", uid, "node", nodeIDOf(uid, a.b.nodeID),
+			"silentFor", a.b.opts.HeartbeatTimeout)
 		a.removeNode(uid)
 	}
 }
@@ -90,80 +91,33 @@ func (a *namespaceAdapter) ServerCount() int64 {
 	return int64(len(a.nodes) + 1)
 }
 
-// pendingRequest waits for one response from each of the nodes known when it was sent
-// (fetchSockets, serverSideEmit with acknowledgements).
-type pendingRequest struct {
-	missing   map[string]struct{}
-	responses []any
-	timer     *time.Timer
-	// done is called once, outside the adapter's lock, with the responses and nil, or with the
-	// responses so far and the reason they are incomplete.
-	done func(responses []any, err error)
+// nodeIDOf returns the node id a uid starts with (the id its queue is tagged with), for a uid of
+// this adapter; uids of Node servers have no node id and are returned whole.
+func nodeIDOf(uid, ownNodeID string) string {
+	if len(uid) == 2*len(ownNodeID) {
+		return uid[:len(ownNodeID)]
+	}
+	return uid
 }
 
-func (r *pendingRequest) finish(err error) {
-	r.timer.Stop()
-	r.done(r.responses, err)
+// liveNodeIDs returns the ids of the nodes heard within the heartbeat timeout, this one
+// included: the orphan clean-up removes the queues of the others.
+func (b *AdapterBuilder) liveNodeIDs() map[string]bool {
+	live := map[string]bool{b.nodeID: true}
+	for _, a := range b.namespaceAdapters() {
+		for _, uid := range a.liveUIDs() {
+			live[nodeIDOf(uid, b.nodeID)] = true
+		}
+	}
+	return live
 }
 
-// startRequest registers a request to the nodes known now and returns its id; it returns "" if
-// there are none to ask, or the adapter is closed.
-func (a *namespaceAdapter) startRequest(timeout time.Duration, local []any, done func([]any, error)) string {
+func (a *namespaceAdapter) liveUIDs() []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.closed || len(a.nodes) == 0 {
-		return ""
-	}
-	id := randomHex(8)
-	r := &pendingRequest{missing: make(map[string]struct{}, len(a.nodes)), responses: local, done: done}
+	out := make([]string, 0, len(a.nodes))
 	for uid := range a.nodes {
-		r.missing[uid] = struct{}{}
+		out = append(out, uid)
 	}
-	r.timer = time.AfterFunc(timeout, func() {
-		a.mu.Lock()
-		_, pending := a.requests[id]
-		delete(a.requests, id)
-		missing := len(r.missing)
-		a.mu.Unlock()
-		if pending {
-			r.done(r.responses, fmt.Errorf("timeout reached: missing %d responses", missing))
-		}
-	})
-	a.requests[id] = r
-	return id
-}
-
-// cancelRequest ends a request whose message could not be published.
-func (a *namespaceAdapter) cancelRequest(id string, err error) {
-	a.mu.Lock()
-	r, ok := a.requests[id]
-	delete(a.requests, id)
-	a.mu.Unlock()
-	if ok {
-		r.finish(err)
-	}
-}
-
-// addResponse records the answer of node uid to request id.
-func (a *namespaceAdapter) addResponse(id, uid string, values ...any) {
-	a.mu.Lock()
-	r, ok := a.requests[id]
-	if !ok {
-		a.mu.Unlock()
-		return // answered already, timed out, or not ours
-	}
-	if _, waiting := r.missing[uid]; !waiting {
-		a.mu.Unlock()
-		return // a node unknown when the request left, or a second answer
-	}
-	delete(r.missing, uid)
-	r.responses = append(r.responses, values...)
-	complete := len(r.missing) == 0
-	if complete {
-		delete(a.requests, id)
-	}
-	a.mu.Unlock()
-	if complete {
-		r.finish(nil)
-	}
+	return out
 }

@@ -19,11 +19,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
-func (n *node) resources() *resources {
-	n.builder.mu.Lock()
-	defer n.builder.mu.Unlock()
-	return n.builder.res
-}
+func (n *node) resources() *resources { return n.builder.resources() }
 
 func TestCloseRemovesQueueAndSubscription(t *testing.T) {
 	snsClient, sqsClient := awsClients(t)
@@ -164,13 +160,7 @@ func TestDynamicNamespaceCreatedAfterStart(t *testing.T) {
 // crash stops a node as a killed process would: no ADAPTER_CLOSE, no more heartbeats or polls.
 // Its queue is still removed when the test ends.
 func crash(n *node) {
-	b := n.builder
-	b.mu.Lock()
-	stop := b.stopLoop
-	b.mu.Unlock()
-	stop()
-	b.pub.abandon()
-	b.loops.Wait()
+	n.builder.simulateCrash()
 }
 
 func TestNodeExpiresAfterTheHeartbeatTimeoutAndPendingRequestsResolve(t *testing.T) {

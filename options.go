@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"regexp"
 	"time"
+
+	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
 )
 
 // Options configure an AdapterBuilder. The zero value of every field means its documented
@@ -123,7 +125,6 @@ var awsNameChars = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 // AWS limits on names and tags.
 const (
-	maxTopicNameLen = 256
 	maxQueueNameLen = 80
 	maxTags         = 50
 	maxTagKeyLen    = 128
@@ -133,9 +134,8 @@ const (
 // validate checks options (with defaults applied) against the AWS rules the emulators do not
 // enforce, so a bad value fails before any AWS call with the rule it breaks.
 func (o *Options) validate() error {
-	if len(o.TopicName) > maxTopicNameLen || !awsNameChars.MatchString(o.TopicName) {
-		return fmt.Errorf("%w: TopicName %q: SNS topic names are 1 to %d letters, digits, hyphens or underscores",
-			ErrInvalidOptions, o.TopicName, maxTopicNameLen)
+	if !wire.ValidTopicName(o.TopicName) {
+		return fmt.Errorf("%w: TopicName %q: %s", ErrInvalidOptions, o.TopicName, wire.TopicNameRule)
 	}
 	// The longest name the prefix can yield: the prefix, a hyphen, 16 hex digits.
 	if o.QueueName == nil {

@@ -2,44 +2,17 @@ package sqsadapter
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
 )
-
-// ErrClosed is returned (or reported) for work asked of an adapter after it closed.
-var ErrClosed = errors.New("sqsadapter: adapter closed")
-
-// MessageTooLargeError is reported for a cluster message over the SNS size limit; nothing is
-// sent to AWS for it.
-type MessageTooLargeError struct {
-	Type  string // the cluster message type, e.g. "BROADCAST"
-	Nsp   string // the namespace it was published on
-	Size  int    // bytes, body and attributes as SNS counts them
-	Limit int    // the SNS limit, 262144 bytes
-}
-
-// Error says which message, its size and the limit.
-func (e *MessageTooLargeError) Error() string {
-	return fmt.Sprintf("sqsadapter: %s on namespace %q is %d bytes, over the SNS limit of %d bytes",
-		e.Type, e.Nsp, e.Size, e.Limit)
-}
-
-// ErrPublishBufferFull is reported (and counted in Stats.PublishDropped) for a cluster message
-// dropped because Options.PublishBufferSize messages were already waiting for SNS: publishing
-// never blocks the emitting goroutine.
-var ErrPublishBufferFull = errors.New("sqsadapter: publish buffer full")
-
-// maxBatch is the most entries SNS takes in one PublishBatch.
-const maxBatch = 10
 
 // publishRetryWindow is how long a message that SNS refused for a passing reason (throttling,
 // a server error, the endpoint unreachable) is retried before it is dropped and reported; a
@@ -47,10 +20,10 @@ const maxBatch = 10
 const publishRetryWindow = 30 * time.Second
 
 // publisher sends cluster messages to SNS from one goroutine, in the order they were published.
-// Callers only encode and enqueue, so io.Emit never waits on an AWS round trip; messages that
-// queue up while a request is in flight leave together, up to ten to a PublishBatch.
+// Callers only enqueue, so io.Emit never waits on an AWS round trip; messages that queue up
+// while a request is in flight leave together, up to ten to a PublishBatch.
 type publisher struct {
-	b     *AdapterBuilder
+	t     *transport
 	queue chan *wire.Message
 	// mu guards closed; enqueue holds it for reading so that close can wait for it to finish.
 	mu      sync.RWMutex
@@ -62,9 +35,9 @@ type publisher struct {
 	failures int           // consecutive failed attempts, touched by run only
 }
 
-func newPublisher(b *AdapterBuilder, size int) *publisher {
+func newPublisher(t *transport, size int) *publisher {
 	return &publisher{
-		b:     b,
+		t:     t,
 		queue: make(chan *wire.Message, size),
 		done:  make(chan struct{}),
 	}
@@ -74,8 +47,8 @@ func newPublisher(b *AdapterBuilder, size int) *publisher {
 // size limit, after close, and when the buffer is full; before the adapter is ready, messages
 // wait in the buffer.
 func (p *publisher) enqueue(m *wire.Message) error {
-	if size := m.Size(); size > wire.MaxMessageSize {
-		return &MessageTooLargeError{Type: m.Type.String(), Nsp: m.Nsp, Size: size, Limit: wire.MaxMessageSize}
+	if err := m.CheckSize(); err != nil {
+		return err
 	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
@@ -86,8 +59,9 @@ func (p *publisher) enqueue(m *wire.Message) error {
 	case p.queue <- m:
 		return nil
 	default:
-		p.b.stats.publishDropped.Add(1)
-		return fmt.Errorf("%w: %s on namespace %q dropped, %d messages wait for SNS", ErrPublishBufferFull, m.Type, m.Nsp, cap(p.queue))
+		atomic.AddUint64(&p.t.stats.s.PublishDropped, 1)
+		return fmt.Errorf("%w: %s on namespace %q dropped, %s wait for SNS",
+			ErrPublishBufferFull, m.Type, m.Nsp, count(cap(p.queue), "message"))
 	}
 }
 
@@ -113,8 +87,10 @@ func (p *publisher) close(ctx context.Context) error {
 	p.mu.Unlock()
 	close(p.queue)
 	if !started {
+		// Nothing was created, so there is no one to tell: what waits here are the server's own
+		// announcements, or messages to a cluster this server never joined.
 		if n := len(p.queue); n > 0 {
-			return fmt.Errorf("sqsadapter: %d cluster messages not published: the adapter closed before Init succeeded", n)
+			p.t.log.Debug("sqsadapter: closed before Init succeeded; cluster messages not sent", "messages", n)
 		}
 		return nil
 	}
@@ -126,7 +102,7 @@ func (p *publisher) close(ctx context.Context) error {
 		left := len(p.queue)
 		p.abandon()
 		<-p.done
-		return fmt.Errorf("sqsadapter: %d cluster messages not published before the shutdown deadline: %w", left, ctx.Err())
+		return fmt.Errorf("%s not published before the shutdown deadline: %w", count(left, "cluster message"), ctx.Err())
 	}
 }
 
@@ -173,27 +149,27 @@ func (p *publisher) run(ctx context.Context) {
 func (p *publisher) sendWithRetries(ctx context.Context, batch []*wire.Message) {
 	deadline := time.Now().Add(publishRetryWindow)
 	for attempt := 1; ; attempt++ {
-		res := p.b.resources()
+		res := p.t.resources()
 		retry, err := p.send(ctx, res.topicArn, batch)
 		if len(retry) == 0 {
 			if p.failures > 0 && err == nil {
-				p.b.log.Info("sqsadapter: publishing again", "failedAttempts", p.failures)
+				p.t.log.Info("sqsadapter: publishing again", "failedAttempts", p.failures)
 				p.failures = 0
 			}
 			return
 		}
 		p.failures++
 		if p.failures == 1 {
-			p.b.reportError(err)
+			p.t.errs.report(err)
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) {
-			p.b.stats.publishFailures.Add(uint64(len(retry)))
-			p.b.reportError(fmt.Errorf("sqsadapter: %d cluster messages dropped after retrying for %v: %w",
-				len(retry), publishRetryWindow, err))
+			atomic.AddUint64(&p.t.stats.s.PublishFailures, uint64(len(retry)))
+			p.t.errs.report(fmt.Errorf("%s dropped after retrying for %v: %w",
+				count(len(retry), "cluster message"), publishRetryWindow, err))
 			return
 		}
 		if isNotFound(err) {
-			p.b.reprovision(ctx, res, err) // the topic went away: make it again, then retry
+			p.t.reprovision(ctx, res, err) // the topic went away: make it again, then retry
 		}
 		sleepCtx(ctx, backoff(attempt))
 		batch = retry
@@ -204,40 +180,37 @@ func (p *publisher) sendWithRetries(ctx context.Context, batch []*wire.Message) 
 // It reports and counts what failed for good, and returns what is worth trying again with the
 // error that says why.
 func (p *publisher) send(ctx context.Context, topicArn string, batch []*wire.Message) (retry []*wire.Message, err error) {
+	stats := &p.t.stats.s
 	if len(batch) == 1 {
 		m := batch[0]
-		_, err := p.b.sns.Publish(ctx, &sns.PublishInput{
-			TopicArn: &topicArn, Message: ptr(m.Body()), MessageAttributes: m.SNSAttributes(),
-		})
+		_, err := p.t.sns.Publish(ctx, m.PublishInput(topicArn))
 		if err == nil {
-			p.b.stats.published.Add(1)
+			atomic.AddUint64(&stats.Published, 1)
 			return nil, nil
 		}
 		err = fmt.Errorf("publishing %s on namespace %q: %w", m.Type, m.Nsp, opErr("sns:Publish", topicArn, err))
 		if retryable(err) {
 			return batch, err
 		}
-		p.b.stats.publishFailures.Add(1)
-		p.b.reportError(err)
+		atomic.AddUint64(&stats.PublishFailures, 1)
+		p.t.errs.report(err)
 		return nil, nil
 	}
 	entries := make([]snstypes.PublishBatchRequestEntry, len(batch))
 	for i, m := range batch {
-		entries[i] = snstypes.PublishBatchRequestEntry{
-			Id: ptr(strconv.Itoa(i)), Message: ptr(m.Body()), MessageAttributes: m.SNSAttributes(),
-		}
+		entries[i] = m.BatchEntry(strconv.Itoa(i))
 	}
-	out, err := p.b.sns.PublishBatch(ctx, &sns.PublishBatchInput{TopicArn: &topicArn, PublishBatchRequestEntries: entries})
+	out, err := p.t.sns.PublishBatch(ctx, &sns.PublishBatchInput{TopicArn: &topicArn, PublishBatchRequestEntries: entries})
 	if err != nil {
-		err = fmt.Errorf("publishing %d cluster messages: %w", len(batch), opErr("sns:PublishBatch", topicArn, err))
+		err = fmt.Errorf("publishing %s: %w", count(len(batch), "cluster message"), opErr("sns:PublishBatch", topicArn, err))
 		if retryable(err) {
 			return batch, err
 		}
-		p.b.stats.publishFailures.Add(uint64(len(batch)))
-		p.b.reportError(err)
+		atomic.AddUint64(&stats.PublishFailures, uint64(len(batch)))
+		p.t.errs.report(err)
 		return nil, nil
 	}
-	p.b.stats.published.Add(uint64(len(out.Successful)))
+	atomic.AddUint64(&stats.Published, uint64(len(out.Successful)))
 	for _, f := range out.Failed {
 		i, convErr := strconv.Atoi(deref(f.Id))
 		if convErr != nil || i < 0 || i >= len(batch) {
@@ -250,40 +223,16 @@ func (p *publisher) send(ctx context.Context, topicArn string, batch []*wire.Mes
 			retry, err = append(retry, m), entryErr
 			continue
 		}
-		p.b.stats.publishFailures.Add(1)
-		p.b.reportError(entryErr)
+		atomic.AddUint64(&stats.PublishFailures, 1)
+		p.t.errs.report(entryErr)
 	}
 	return retry, err
 }
 
-// retryable reports whether a failed AWS call may succeed if tried again: throttling, a server
-// fault, or no answer at all (the endpoint unreachable, the connection dropped). A topic or queue
-// that does not exist counts too: reprovision makes it again.
-func retryable(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
+// count says n things, in the singular for one: "1 cluster message", "3 cluster messages".
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
 	}
-	var apiErr smithy.APIError
-	if !errors.As(err, &apiErr) {
-		return true // no response from AWS
-	}
-	switch apiErr.ErrorCode() {
-	case "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled", "RequestLimitExceeded",
-		"TooManyRequestsException", "KMSThrottling":
-		return true
-	}
-	return apiErr.ErrorFault() == smithy.FaultServer || isNotFound(err)
-}
-
-// isNotFound reports whether err says the topic or the queue does not exist.
-func isNotFound(err error) bool {
-	var apiErr smithy.APIError
-	if !errors.As(err, &apiErr) {
-		return false
-	}
-	switch apiErr.ErrorCode() {
-	case "NotFound", "NotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist":
-		return true
-	}
-	return false
+	return strconv.Itoa(n) + " " + thing + "s"
 }

@@ -2,79 +2,22 @@ package sqsadapter
 
 import (
 	"context"
-	cryptorand "crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
+	"sync/atomic"
 	"time"
 
-	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
-
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
 )
 
-// SNSAPI is the part of the SNS client the adapter uses; *sns.Client implements it. Each method
-// is the SDK's method of the same name.
-type SNSAPI interface {
-	CreateTopic(context.Context, *sns.CreateTopicInput, ...func(*sns.Options)) (*sns.CreateTopicOutput, error)
-	Subscribe(context.Context, *sns.SubscribeInput, ...func(*sns.Options)) (*sns.SubscribeOutput, error)
-	Unsubscribe(context.Context, *sns.UnsubscribeInput, ...func(*sns.Options)) (*sns.UnsubscribeOutput, error)
-	GetSubscriptionAttributes(context.Context, *sns.GetSubscriptionAttributesInput, ...func(*sns.Options)) (*sns.GetSubscriptionAttributesOutput, error)
-	ListSubscriptionsByTopic(context.Context, *sns.ListSubscriptionsByTopicInput, ...func(*sns.Options)) (*sns.ListSubscriptionsByTopicOutput, error)
-	Publish(context.Context, *sns.PublishInput, ...func(*sns.Options)) (*sns.PublishOutput, error)
-	PublishBatch(context.Context, *sns.PublishBatchInput, ...func(*sns.Options)) (*sns.PublishBatchOutput, error)
-}
-
-// SQSAPI is the part of the SQS client the adapter uses; *sqs.Client implements it. Each method
-// is the SDK's method of the same name.
-type SQSAPI interface {
-	CreateQueue(context.Context, *sqs.CreateQueueInput, ...func(*sqs.Options)) (*sqs.CreateQueueOutput, error)
-	GetQueueAttributes(context.Context, *sqs.GetQueueAttributesInput, ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
-	SetQueueAttributes(context.Context, *sqs.SetQueueAttributesInput, ...func(*sqs.Options)) (*sqs.SetQueueAttributesOutput, error)
-	ReceiveMessage(context.Context, *sqs.ReceiveMessageInput, ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
-	DeleteMessageBatch(context.Context, *sqs.DeleteMessageBatchInput, ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
-	DeleteQueue(context.Context, *sqs.DeleteQueueInput, ...func(*sqs.Options)) (*sqs.DeleteQueueOutput, error)
-	GetQueueUrl(context.Context, *sqs.GetQueueUrlInput, ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error)
-	ListQueueTags(context.Context, *sqs.ListQueueTagsInput, ...func(*sqs.Options)) (*sqs.ListQueueTagsOutput, error)
-}
-
-var (
-	_ SNSAPI = (*sns.Client)(nil)
-	_ SQSAPI = (*sqs.Client)(nil)
-)
-
-// OpError is the error of one AWS call: Op names it ("sns:CreateTopic", "sqs:ReceiveMessage",
-// ...), Resource is the topic, queue or subscription it acted on when there was one. errors.As
-// reaches the AWS error (smithy.APIError) through it.
-type OpError struct {
-	Op       string
-	Resource string
-	Err      error
-}
-
-// Error names the action and the resource, then the AWS error.
-func (e *OpError) Error() string {
-	if e.Resource == "" {
-		return "sqsadapter: " + e.Op + ": " + e.Err.Error()
-	}
-	return "sqsadapter: " + e.Op + " " + e.Resource + ": " + e.Err.Error()
-}
-
-// Unwrap returns the AWS SDK's error.
-func (e *OpError) Unwrap() error { return e.Err }
-
-func opErr(op, resource string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &OpError{Op: op, Resource: resource, Err: err}
-}
+// This server's queue: how it is made and subscribed, how it is polled, how handled messages
+// are deleted, and how it is removed.
 
 // resources are what provisioning created for one node.
 type resources struct {
@@ -93,14 +36,15 @@ const queueMessageRetention = 60 * time.Second
 // provision creates the topic (or finds it: CreateTopic is idempotent), this node's queue with
 // a policy that lets only the topic send to it, and the raw-delivery subscription. On failure it
 // removes what it created and returns the error of the step that failed.
-func provision(ctx context.Context, snsClient SNSAPI, sqsClient SQSAPI, o *Options, nodeID string) (res *resources, err error) {
+func (t *transport) provision(ctx context.Context) (res *resources, err error) {
+	o := t.opts
 	res = &resources{}
 	defer func() {
 		if err != nil {
 			cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.ShutdownTimeout)
 			defer cancel()
-			if cleanupErr := res.teardown(cleanupCtx, snsClient, sqsClient); cleanupErr != nil {
-				err = errors.Join(err, fmt.Errorf("sqsadapter: removing what Init created: %w", cleanupErr))
+			if cleanupErr := t.teardown(cleanupCtx, res); cleanupErr != nil {
+				err = errors.Join(err, fmt.Errorf("removing what Init created: %w", cleanupErr))
 			}
 			res = nil
 		}
@@ -115,7 +59,7 @@ func provision(ctx context.Context, snsClient SNSAPI, sqsClient SQSAPI, o *Optio
 		}
 	}
 
-	topic, err := snsClient.CreateTopic(ctx, &sns.CreateTopicInput{Name: &o.TopicName, Tags: snsTags(o.TopicTags)})
+	topic, err := t.sns.CreateTopic(ctx, &sns.CreateTopicInput{Name: &o.TopicName, Tags: snsTags(o.TopicTags)})
 	if err != nil {
 		return res, opErr("sns:CreateTopic", o.TopicName, err)
 	}
@@ -129,11 +73,11 @@ func provision(ctx context.Context, snsClient SNSAPI, sqsClient SQSAPI, o *Optio
 	} else {
 		queueAttrs[string(sqstypes.QueueAttributeNameSqsManagedSseEnabled)] = "true"
 	}
-	tags := map[string]string{nodeTag: nodeID} // lets the surviving nodes remove it if this one dies
+	tags := map[string]string{nodeTag: t.nodeID} // lets the surviving nodes remove it if this one dies
 	for k, v := range o.QueueTags {
 		tags[k] = v
 	}
-	queue, err := sqsClient.CreateQueue(ctx, &sqs.CreateQueueInput{
+	queue, err := t.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{
 		QueueName: &res.queueName, Tags: tags, Attributes: queueAttrs,
 	})
 	if err != nil {
@@ -141,7 +85,7 @@ func provision(ctx context.Context, snsClient SNSAPI, sqsClient SQSAPI, o *Optio
 	}
 	res.queueURL = deref(queue.QueueUrl)
 
-	attrs, err := sqsClient.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+	attrs, err := t.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 		QueueUrl:       &res.queueURL,
 		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
 	})
@@ -150,18 +94,18 @@ func provision(ctx context.Context, snsClient SNSAPI, sqsClient SQSAPI, o *Optio
 	}
 	res.queueArn = attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
 
-	if _, err := sqsClient.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{
+	if _, err := t.sqs.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{
 		QueueUrl:   &res.queueURL,
 		Attributes: map[string]string{string(sqstypes.QueueAttributeNamePolicy): queuePolicy(res.queueArn, res.topicArn)},
 	}); err != nil {
 		return res, opErr("sqs:SetQueueAttributes", res.queueURL, err)
 	}
 
-	sub, err := snsClient.Subscribe(ctx, &sns.SubscribeInput{
+	sub, err := t.sns.Subscribe(ctx, &sns.SubscribeInput{
 		TopicArn:              &res.topicArn,
 		Protocol:              ptr("sqs"),
 		Endpoint:              &res.queueArn,
-		Attributes:            subscriptionAttributes(o, nodeID),
+		Attributes:            subscriptionAttributes(o, t.nodeID),
 		ReturnSubscriptionArn: true,
 	})
 	if err != nil {
@@ -192,14 +136,14 @@ func subscriptionAttributes(o *Options, nodeID string) map[string]string {
 }
 
 // teardown unsubscribes and deletes the queue, whichever of them exist; it returns both errors.
-func (r *resources) teardown(ctx context.Context, snsClient SNSAPI, sqsClient SQSAPI) error {
+func (t *transport) teardown(ctx context.Context, r *resources) error {
 	var errs []error
 	if r.subscriptionArn != "" {
-		_, err := snsClient.Unsubscribe(ctx, &sns.UnsubscribeInput{SubscriptionArn: &r.subscriptionArn})
+		_, err := t.sns.Unsubscribe(ctx, &sns.UnsubscribeInput{SubscriptionArn: &r.subscriptionArn})
 		errs = append(errs, opErr("sns:Unsubscribe", r.subscriptionArn, err))
 	}
 	if r.queueURL != "" {
-		_, err := sqsClient.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: &r.queueURL})
+		_, err := t.sqs.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: &r.queueURL})
 		errs = append(errs, opErr("sqs:DeleteQueue", r.queueURL, err))
 	}
 	return errors.Join(errs...)
@@ -240,14 +184,14 @@ const receiveVisibilitySeconds = 5
 // receive requests a minute (upstream waits 5 s: twelve). Close cancels the wait at once.
 const pollWaitSeconds = 20
 
-// poll receives from the queue until ctx is cancelled, hands every message to handle and
-// deletes the batch. Receive errors are retried with capped exponential backoff and jitter, and
-// reported once per streak of failures, not once per attempt.
-func (b *AdapterBuilder) poll(ctx context.Context) {
-	res := b.resources()
+// poll receives from the queue until ctx is cancelled, hands every message to receive and
+// queues the batch for deletion. Receive errors are retried with capped exponential backoff and
+// jitter, and reported once per streak of failures, not once per attempt.
+func (t *transport) poll(ctx context.Context) {
+	res := t.resources()
 	var failures int
 	for ctx.Err() == nil {
-		out, err := b.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		out, err := t.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl:              &res.queueURL,
 			MaxNumberOfMessages:   10,
 			WaitTimeSeconds:       pollWaitSeconds,
@@ -260,35 +204,60 @@ func (b *AdapterBuilder) poll(ctx context.Context) {
 			}
 			err = opErr("sqs:ReceiveMessage", res.queueURL, err)
 			if isNotFound(err) {
-				b.reprovision(ctx, res, err)
-				if next := b.resources(); next != res {
+				t.reprovision(ctx, res, err)
+				if next := t.resources(); next != res {
 					res, failures = next, 0
 					continue
 				}
 			}
 			failures++
 			if failures == 1 {
-				b.reportError(err)
+				t.errs.report(err)
 			}
 			sleepCtx(ctx, backoff(failures))
 			continue
 		}
 		if failures > 0 {
-			b.log.Info("sqsadapter: receiving again", "queue", res.queueURL, "failedAttempts", failures)
+			t.log.Info("sqsadapter: receiving again", "queue", res.queueURL, "failedAttempts", failures)
 			failures = 0
 		}
-		if len(out.Messages) == 0 {
-			continue
-		}
 		for i := range out.Messages {
-			b.handleSQSMessage(&out.Messages[i])
+			t.receive(&out.Messages[i])
 			select {
-			case b.deletes <- handled{res.queueURL, deref(out.Messages[i].ReceiptHandle)}:
+			case t.deletes <- handled{res.queueURL, deref(out.Messages[i].ReceiptHandle)}:
 			case <-ctx.Done():
 				return // the queue is going away with what is left in it
 			}
 		}
 	}
+}
+
+// receive checks and de-duplicates one received message and hands it to the cluster logic. Bad
+// input is logged, counted and dropped (the poll loop deletes it); nothing it holds can stop the
+// loop.
+func (t *transport) receive(raw *sqstypes.Message) {
+	s := &t.stats.s
+	atomic.AddUint64(&s.Received, 1)
+	msgID := deref(raw.MessageId)
+	m, err := wire.FromSQS(raw.Body, raw.MessageAttributes)
+	if err != nil {
+		atomic.AddUint64(&s.Malformed, 1)
+		t.log.Warn("sqsadapter: dropped malformed message", "messageId", msgID, "error", err)
+		return
+	}
+	// A message published twice (a retried publish) has two SQS message ids but one msgId.
+	if m.ID != "" {
+		msgID = m.ID
+	}
+	if msgID != "" && t.recent.seen(msgID) {
+		atomic.AddUint64(&s.Duplicates, 1)
+		t.log.Debug("sqsadapter: dropped redelivered message", "messageId", msgID, "type", m.Type)
+		return
+	}
+	if m.ID == "" {
+		m.ID = msgID // names the message in what the cluster logic logs
+	}
+	t.up.deliver(m)
 }
 
 // handled is a received message to delete.
@@ -298,15 +267,19 @@ type handled struct{ queueURL, receiptHandle string }
 // DeleteMessageBatch; well within the receive visibility timeout.
 const deleteLinger = time.Second
 
+// maxBatch is the most entries SNS takes in one PublishBatch, and SQS in one
+// DeleteMessageBatch.
+const maxBatch = 10
+
 // deleteLoop deletes handled messages ten to a request, or after deleteLinger: under light load
 // one request then serves several receives instead of one each. It stops with polling, leaving
 // undeleted only what the queue's deletion (or replacement) takes away anyway.
-func (b *AdapterBuilder) deleteLoop(ctx context.Context) {
+func (t *transport) deleteLoop(ctx context.Context) {
 	var batch []handled
 	var linger <-chan time.Time
 	flush := func() {
 		if len(batch) > 0 {
-			b.deleteMessages(ctx, batch)
+			t.deleteMessages(ctx, batch)
 		}
 		batch, linger = nil, nil
 	}
@@ -316,7 +289,7 @@ func (b *AdapterBuilder) deleteLoop(ctx context.Context) {
 			return
 		case <-linger:
 			flush()
-		case h := <-b.deletes:
+		case h := <-t.deletes:
 			if len(batch) > 0 && batch[0].queueURL != h.queueURL {
 				flush() // re-provisioned meanwhile
 			}
@@ -331,120 +304,22 @@ func (b *AdapterBuilder) deleteLoop(ctx context.Context) {
 	}
 }
 
-func (b *AdapterBuilder) deleteMessages(ctx context.Context, batch []handled) {
+func (t *transport) deleteMessages(ctx context.Context, batch []handled) {
 	queueURL := batch[0].queueURL
 	entries := make([]sqstypes.DeleteMessageBatchRequestEntry, len(batch))
 	for i, h := range batch {
 		entries[i] = sqstypes.DeleteMessageBatchRequestEntry{Id: ptr(strconv.Itoa(i)), ReceiptHandle: ptr(h.receiptHandle)}
 	}
-	out, err := b.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: &queueURL, Entries: entries})
+	out, err := t.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: &queueURL, Entries: entries})
 	if err != nil {
 		if ctx.Err() == nil { // else closing: the queue goes with its messages
-			b.reportError(opErr("sqs:DeleteMessageBatch", queueURL, err))
+			t.errs.report(opErr("sqs:DeleteMessageBatch", queueURL, err))
 		}
 		return
 	}
 	for _, f := range out.Failed {
-		b.reportError(opErr("sqs:DeleteMessageBatch", queueURL,
+		t.errs.report(opErr("sqs:DeleteMessageBatch", queueURL,
 			fmt.Errorf("entry %s failed: %s: %s", deref(f.Id), deref(f.Code), deref(f.Message))))
-	}
-}
-
-// resources returns what provisioning made, nil before Init.
-func (b *AdapterBuilder) resources() *resources {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.res
-}
-
-// reprovision makes a new queue and subscription (and the topic, if it went too) after AWS lost
-// them: a queue or subscription deleted out of band, an emulator restarted. failed is what the
-// caller found broken; if another goroutine replaced it meanwhile, there is nothing to do. Then
-// every namespace announces itself again, so that the other nodes count this one.
-func (b *AdapterBuilder) reprovision(ctx context.Context, failed *resources, cause error) {
-	b.reprovisionMu.Lock()
-	defer b.reprovisionMu.Unlock()
-	if b.resources() != failed {
-		return
-	}
-	b.reportError(fmt.Errorf("sqsadapter: making the queue and subscription again: %w", cause))
-	res, err := provision(ctx, b.sns, b.sqs, &b.opts, b.nodeID)
-	if err != nil {
-		if ctx.Err() == nil {
-			b.reportError(fmt.Errorf("sqsadapter: making the queue and subscription again failed: %w", err))
-		}
-		return
-	}
-	b.mu.Lock()
-	closed := b.closed
-	if !closed {
-		b.res = res
-	}
-	b.mu.Unlock()
-	cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.ShutdownTimeout)
-	defer cancel()
-	if closed { // Close ran meanwhile and removed the old set; remove the new one too
-		if err := res.teardown(cleanupCtx, b.sns, b.sqs); err != nil {
-			b.reportError(err)
-		}
-		return
-	}
-	b.stats.reprovisions.Add(1)
-	b.log.Warn("sqsadapter: queue and subscription made again", "queue", res.queueURL, "topic", res.topicArn)
-	// Whatever is left of the old set would keep receiving copies of every message.
-	if err := failed.teardown(cleanupCtx, b.sns, b.sqs); err != nil && !isNotFound(err) {
-		b.log.Debug("sqsadapter: removing the old queue and subscription", "error", err)
-	}
-	for _, a := range b.namespaceAdapters() {
-		a.publishOrReport(wire.InitialHeartbeat, nil)
-	}
-}
-
-// watchSubscription checks every SubscriptionCheckInterval that the subscription still exists:
-// a subscription removed out of band leaves the queue silent without any error to notice.
-func (b *AdapterBuilder) watchSubscription(ctx context.Context) {
-	if b.opts.SubscriptionCheckInterval < 0 {
-		return
-	}
-	t := time.NewTicker(b.opts.SubscriptionCheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		res := b.resources()
-		_, err := b.sns.GetSubscriptionAttributes(ctx, &sns.GetSubscriptionAttributesInput{SubscriptionArn: &res.subscriptionArn})
-		if err == nil || ctx.Err() != nil {
-			continue
-		}
-		err = opErr("sns:GetSubscriptionAttributes", res.subscriptionArn, err)
-		if isNotFound(err) {
-			b.reprovision(ctx, res, err)
-		} else {
-			b.log.Warn("sqsadapter: could not check the subscription", "error", err)
-		}
-	}
-}
-
-// backoff is the wait after the n-th consecutive failure: 100 ms doubling up to 10 s, with
-// full jitter so that nodes that failed together do not retry together.
-func backoff(n int) time.Duration {
-	const base, ceiling = 100 * time.Millisecond, 10 * time.Second
-	d := ceiling
-	if n < 10 {
-		d = min(base<<(n-1), ceiling)
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }
 
@@ -469,27 +344,4 @@ func (r *recentIDs) seen(id string) bool {
 	r.ids[id] = struct{}{}
 	r.next = (r.next + 1) % len(r.ring)
 	return false
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = cryptorand.Read(b) // never fails
-	return hex.EncodeToString(b)
-}
-
-func snsTags(tags map[string]string) []snstypes.Tag {
-	out := make([]snstypes.Tag, 0, len(tags))
-	for k, v := range tags {
-		out = append(out, snstypes.Tag{Key: ptr(k), Value: ptr(v)})
-	}
-	return out
-}
-
-func ptr[T any](v T) *T { return &v }
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

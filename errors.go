@@ -1,0 +1,65 @@
+package sqsadapter
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+
+	"github.com/socketio-go/aws-sqs-adapter/internal/awsop"
+	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
+)
+
+// ErrClosed is returned (or reported) for work asked of an adapter after it closed.
+var ErrClosed = errors.New("sqsadapter: adapter closed")
+
+// ErrPublishBufferFull is reported (and counted in Stats.PublishDropped) for a cluster message
+// dropped because Options.PublishBufferSize messages were already waiting for SNS: publishing
+// never blocks the emitting goroutine.
+var ErrPublishBufferFull = errors.New("sqsadapter: publish buffer full")
+
+// MessageTooLargeError is reported for a cluster message over the SNS size limit (256 KiB, body
+// and attributes included); nothing is sent to AWS for it. The emitter returns the same type.
+type MessageTooLargeError = wire.MessageTooLargeError
+
+// OpError is the error of one AWS call: Op names it ("sns:CreateTopic", "sqs:ReceiveMessage",
+// ...), Resource is the topic, queue or subscription it acted on when there was one. errors.As
+// reaches the AWS error (smithy.APIError) through it. The emitter returns the same type.
+type OpError = awsop.OpError
+
+var (
+	opErr      = awsop.Wrap
+	isNotFound = awsop.IsNotFound
+	retryable  = awsop.Retryable
+)
+
+// errPrefix starts every error the adapter logs, hands to Options.OnError or returns; the
+// errors inside it do not repeat it.
+const errPrefix = "sqsadapter: "
+
+// prefixed returns err with the package prefix, unless it has it already.
+func prefixed(err error) error {
+	if err == nil || strings.HasPrefix(err.Error(), errPrefix) {
+		return err
+	}
+	return &prefixedError{err}
+}
+
+type prefixedError struct{ err error }
+
+func (e *prefixedError) Error() string { return errPrefix + e.err.Error() }
+func (e *prefixedError) Unwrap() error { return e.err }
+
+// reporter hands the errors that have no caller to return to to the log and Options.OnError.
+type reporter struct {
+	log     *slog.Logger
+	onError func(error)
+}
+
+// report logs err, with the package prefix once, and hands it to Options.OnError.
+func (r reporter) report(err error) {
+	err = prefixed(err)
+	r.log.Error(err.Error())
+	if r.onError != nil {
+		r.onError(err)
+	}
+}

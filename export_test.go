@@ -1,0 +1,31 @@
+package sqsadapter
+
+import sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+// The only place where tests reach the adapter's private state.
+
+// resources returns what Init provisioned, nil before.
+func (b *AdapterBuilder) resources() *resources { return b.transport.resources() }
+
+// handleSQSMessage runs one received message through the receive path, as the poll loop does.
+func (b *AdapterBuilder) handleSQSMessage(m *sqstypes.Message) { b.transport.receive(m) }
+
+// publishBacklog is how many cluster messages wait for SNS.
+func (b *AdapterBuilder) publishBacklog() int { return len(b.transport.pub.queue) }
+
+// simulateCrash stops the node as a killed process would: no ADAPTER_CLOSE, no more heartbeats,
+// polls or publishes. Close still removes its queue.
+func (b *AdapterBuilder) simulateCrash() {
+	b.mu.Lock()
+	stopHeartbeats := b.stopHeartbeats
+	b.mu.Unlock()
+	stopHeartbeats()
+	b.heartbeats.Wait()
+	t := b.transport
+	t.mu.Lock()
+	stopLoops := t.stopLoops
+	t.mu.Unlock()
+	stopLoops()
+	t.pub.abandon()
+	t.loops.Wait()
+}

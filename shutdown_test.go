@@ -1,0 +1,135 @@
+package sqsadapter
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
+)
+
+// serverSideEmitMessage is a SERVER_SIDE_EMIT of event from another node, as SQS hands it over.
+func serverSideEmitMessage(t *testing.T, id, event string) sqstypes.Message {
+	m := &wire.Message{Type: wire.ServerSideEmit, Nsp: "/", UID: "ffffffff00000001"}
+	return sqsMessage(t, id, m, &wire.ServerSideEmitData{Packet: []any{event}})
+}
+
+// A Close called from any goroutine but the poll goroutine waits for the handler that runs on
+// it: only a handler closing the server itself may skip that wait.
+func TestCloseFromAnotherGoroutineWaitsForTheRunningHandler(t *testing.T) {
+	q := &scriptedQueue{fakeAWS: &fakeAWS{}, batches: make(chan []sqstypes.Message, 1)}
+	io, b := fakeServerWith(t, q.fakeAWS, q, nil, nil)
+	entered, release := make(chan struct{}), make(chan struct{})
+	_ = io.Sockets().On("block", func(...any) {
+		close(entered)
+		<-release
+	})
+	if err := b.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	q.batches <- []sqstypes.Message{serverSideEmitMessage(t, "m1", "block")}
+	<-entered
+
+	closed := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		closed <- b.Close(ctx)
+	}()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a handler still ran on the poll goroutine", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(release)
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+// A handler that closes the server runs on the poll goroutine: its Close must not wait for
+// that goroutine to end.
+func TestCloseFromAHandlerDoesNotWaitForItself(t *testing.T) {
+	q := &scriptedQueue{fakeAWS: &fakeAWS{}, batches: make(chan []sqstypes.Message, 1)}
+	io, b := fakeServerWith(t, q.fakeAWS, q, nil, nil)
+	closed := make(chan error, 1)
+	_ = io.Sockets().On("shutdown", func(...any) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		closed <- b.Close(ctx)
+	})
+	if err := b.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	q.batches <- []sqstypes.Message{serverSideEmitMessage(t, "m1", "shutdown")}
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close from a handler: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close from a handler did not return")
+	}
+}
+
+// Closing a server whose Init never ran, or failed, is no error and logs none: the only
+// messages waiting are the server's own announcements, and nothing was created.
+func TestCloseBeforeInitIsQuiet(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		init func(b *AdapterBuilder) error
+	}{
+		{"never initialised", func(*AdapterBuilder) error { return nil }},
+		{"invalid options", func(b *AdapterBuilder) error {
+			b.opts.TopicName = "not a topic name"
+			if err := b.Init(context.Background()); !errors.Is(err, ErrInvalidOptions) {
+				return err
+			}
+			return nil
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sink := newErrorSink()
+			f := &fakeAWS{}
+			io, b := fakeServer(t, f, sink)
+			io.Of("/other", nil) // two announcements waiting
+			if err := c.init(b); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Close(context.Background()); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			select {
+			case err := <-sink.ch:
+				t.Fatalf("reported %v", err)
+			default:
+			}
+			if n := len(f.calls); n != 0 {
+				t.Fatalf("AWS calls %v", f.calls)
+			}
+		})
+	}
+}
+
+// Every error the adapter reports carries the package prefix once.
+func TestReportedErrorsCarryThePrefixOnce(t *testing.T) {
+	sink := newErrorSink()
+	f := &fakeAWS{fail: map[string]error{"Publish": apiError("AuthorizationError"), "PublishBatch": apiError("AuthorizationError")}}
+	io, b := fakeServer(t, f, sink)
+	if err := b.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	io.Emit("hello")
+	err := sink.next(t)
+	if msg := err.Error(); strings.Count(msg, "sqsadapter:") != 1 || !strings.HasPrefix(msg, "sqsadapter: ") {
+		t.Fatalf("error text %q: want the prefix once, at the start", msg)
+	}
+	var opErr *OpError
+	if !errors.As(err, &opErr) || !strings.HasPrefix(opErr.Op, "sns:Publish") {
+		t.Fatalf("err = %v, want an *OpError for sns:Publish or sns:PublishBatch", err)
+	}
+}

@@ -1,0 +1,178 @@
+package sqsadapter
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
+)
+
+// transport moves cluster messages between this server and the cluster's topic: it provisions
+// this server's queue and its subscription (queue.go), publishes (publisher.go), receives
+// (queue.go), makes again what AWS lost (repair.go) and removes what dead nodes left behind
+// (orphans.go). It knows nothing of namespaces: what it receives goes up to the cluster logic
+// through the clusterHooks interface, and the cluster logic hands it messages to publish.
+type transport struct {
+	sns    SNSAPI
+	sqs    SQSAPI
+	opts   *Options
+	nodeID string // starts the uid of every namespace adapter of this server
+	log    *slog.Logger
+	errs   reporter
+	stats  *counters
+	up     clusterHooks
+	pub    *publisher
+
+	reprovisionMu sync.Mutex // serialises reprovision
+
+	mu      sync.Mutex
+	res     *resources // nil until start succeeds
+	readyAt time.Time  // when start succeeded
+	closed  bool
+
+	stopLoops context.CancelFunc // stops polling and the other loops
+	loops     sync.WaitGroup     // deletes, subscription check, orphan clean-up
+	pollDone  chan struct{}
+	// pollGoroutine is the id of the poll goroutine: a close called from a handler that runs on
+	// it must not wait for it to end.
+	pollGoroutine atomic.Uint64
+
+	recent  *recentIDs   // touched by the poll goroutine only
+	deletes chan handled // from the poll goroutine to the delete goroutine
+}
+
+// clusterHooks is what the transport needs of the cluster logic above it.
+type clusterHooks interface {
+	// deliver acts on a received message, checked and de-duplicated. It runs on the poll
+	// goroutine, one message at a time.
+	deliver(*wire.Message)
+	// rejoined is called after the queue and subscription were made again: the other nodes may
+	// have dropped this one meanwhile.
+	rejoined()
+	// liveNodeIDs returns the ids of the nodes heard within the heartbeat timeout, this one
+	// included.
+	liveNodeIDs() map[string]bool
+}
+
+func newTransport(snsClient SNSAPI, sqsClient SQSAPI, opts *Options, nodeID string, stats *counters, up clusterHooks) *transport {
+	t := &transport{
+		sns:     snsClient,
+		sqs:     sqsClient,
+		opts:    opts,
+		nodeID:  nodeID,
+		log:     opts.Logger,
+		errs:    reporter{log: opts.Logger, onError: opts.OnError},
+		stats:   stats,
+		up:      up,
+		recent:  newRecentIDs(10_000),
+		deletes: make(chan handled, 100),
+	}
+	t.pub = newPublisher(t, max(opts.PublishBufferSize, 1)) // a negative size fails validation
+	return t
+}
+
+// start provisions the queue and its subscription, then starts polling, publishing and the
+// background loops. On failure nothing is left behind and start may be called again.
+func (t *transport) start(ctx context.Context) error {
+	res, err := t.provision(ctx)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed { // close ran while provisioning
+		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.opts.ShutdownTimeout)
+		defer cancel()
+		return errors.Join(ErrClosed, t.teardown(cleanupCtx, res))
+	}
+	t.res = res
+	t.readyAt = time.Now()
+	loopCtx, cancel := context.WithCancel(context.Background())
+	t.stopLoops = cancel
+	t.pollDone = make(chan struct{})
+	go func() {
+		defer close(t.pollDone)
+		t.pollGoroutine.Store(goroutineID())
+		t.poll(loopCtx)
+	}()
+	for _, loop := range []func(context.Context){t.watchSubscription, t.cleanupLoop, t.deleteLoop} {
+		t.loops.Add(1)
+		go func() {
+			defer t.loops.Done()
+			loop(loopCtx)
+		}()
+	}
+	t.pub.start()
+	t.log.Info("sqsadapter: subscribed", "topic", res.topicArn, "queue", res.queueURL, "node", t.nodeID)
+	return nil
+}
+
+// publish queues m for SNS without waiting for AWS; see publisher.enqueue.
+func (t *transport) publish(m *wire.Message) error { return t.pub.enqueue(m) }
+
+// close stops polling (cancelling the long poll in flight), sends what is still queued for SNS,
+// unsubscribes and deletes the queue, and waits for the transport's goroutines, within ctx.
+func (t *transport) close(ctx context.Context) error {
+	t.mu.Lock()
+	t.closed = true
+	res, stopLoops, pollDone := t.res, t.stopLoops, t.pollDone
+	t.mu.Unlock()
+	if stopLoops != nil {
+		stopLoops()
+	}
+	// Flushing may take at most half of what is left, so that deleting the queue (which stops
+	// its bill) still gets its turn when SNS is slow or down.
+	flushCtx := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		flushCtx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(deadline)/2))
+		defer cancel()
+	}
+	errs := []error{t.pub.close(flushCtx)}
+	if res != nil {
+		errs = append(errs, t.teardown(ctx, res))
+	}
+	t.loops.Wait()
+	if pollDone != nil && t.pollGoroutine.Load() != goroutineID() {
+		select {
+		case <-pollDone:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("poll loop still running: %w", ctx.Err()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// resources returns what provisioning made, nil before start succeeded.
+func (t *transport) resources() *resources {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.res
+}
+
+func (t *transport) startedAt() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.readyAt
+}
+
+// goroutineID returns the runtime's id of the calling goroutine, read from the first line of its
+// stack ("goroutine 42 [running]:"). Go has no other way to ask; it is only used to tell whether
+// a close runs on the poll goroutine (a handler closing the server).
+func goroutineID() uint64 {
+	var buf [64]byte
+	line := bytes.TrimPrefix(buf[:runtime.Stack(buf[:], false)], []byte("goroutine "))
+	if i := bytes.IndexByte(line, ' '); i > 0 {
+		line = line[:i]
+	}
+	id, _ := strconv.ParseUint(string(line), 10, 64)
+	return id
+}
