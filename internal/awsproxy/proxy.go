@@ -171,10 +171,11 @@ func (px *Proxy) Close() error {
 		px.mu.Lock()
 		px.closed = true
 		px.mu.Unlock()
-		px.cancel()
+		// Connections first, so that no cancelled request gets an answer on the way out.
 		if err := px.srv.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			px.closeErr = err
 		}
+		px.cancel()
 		<-px.serveDone
 		px.handlers.Wait()
 		px.conns.Wait()
@@ -239,7 +240,7 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 			t.Stop()
 			px.c.abandoned.Add(1)
-			return
+			panic(http.ErrAbortHandler) // no response: returning would send an empty 200
 		}
 	}
 
@@ -264,12 +265,14 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	px.rp.ServeHTTP(w, out)
 }
 
-// upstreamError answers a request the emulator did not answer: nothing if the client left or
-// the proxy is closing, else a 502 server fault in the request's protocol.
+// upstreamError answers a request the emulator did not answer: no response if the client left
+// or the proxy is closing, else a 502 server fault in the request's protocol.
 func (px *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	px.c.upstreamErrors.Add(1)
 	if r.Context().Err() != nil {
-		return
+		// The client left or Close runs: drop the connection. Returning would send an empty
+		// 200, which an SDK reads as a successful empty receive.
+		panic(http.ErrAbortHandler)
 	}
 	ex, _ := r.Context().Value(exchangeKey{}).(*exchange)
 	var c call
