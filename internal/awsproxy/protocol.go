@@ -121,7 +121,9 @@ const (
 //     SDKs take the error code and the fault from that header);
 //   - SQS query protocol: XML ErrorResponse with RequestThrottled / InternalFailure.
 //
-// faultUpstream is a server fault with HTTP 502.
+// faultUpstream is a server fault with HTTP 502. (SQS's Smithy model gives RequestThrottled
+// HTTP 403, and old SQS documentation speaks of 503 for throttling; not checked against real
+// AWS. The SDKs go by the code, not the status, so the proxy uses 400 as SNS does.)
 func writeFault(w http.ResponseWriter, c call, kind faultKind, requestID, detail string) {
 	status, senderOrReceiver := http.StatusInternalServerError, "Receiver"
 	message := "We encountered an internal error. Please try again."
