@@ -110,7 +110,7 @@ func (a *namespaceAdapter) publishResponse(requester string, t wire.Type, data a
 }
 
 func (a *namespaceAdapter) send(m *wire.Message, data any) error {
-	m.ID = wire.NewID()
+	m.ID = a.b.transport.messageID(m)
 	if data != nil {
 		b, err := wire.Encode(data)
 		if err != nil {

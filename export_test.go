@@ -1,14 +1,25 @@
 package sqsadapter
 
-import sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+import (
+	"time"
+
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
 
 // The only place where tests reach the adapter's private state.
 
 // resources returns what Init provisioned, nil before.
 func (b *AdapterBuilder) resources() *resources { return b.transport.resources() }
 
-// handleSQSMessage runs one received message through the receive path, as the poll loop does.
-func (b *AdapterBuilder) handleSQSMessage(m *sqstypes.Message) { b.transport.receive(m) }
+// handleSQSMessage runs one received message through the receive path and hands what that
+// releases to the handlers, on the calling goroutine.
+func (b *AdapterBuilder) handleSQSMessage(m *sqstypes.Message) {
+	b.transport.receive(m, time.Now())
+	ready, _ := b.transport.order.take(time.Now())
+	for _, m := range ready {
+		b.deliver(m)
+	}
+}
 
 // publishBacklog is how many cluster messages wait for SNS.
 func (b *AdapterBuilder) publishBacklog() int { return len(b.transport.pub.queue) }

@@ -91,15 +91,6 @@ func (a *namespaceAdapter) ServerCount() int64 {
 	return int64(len(a.nodes) + 1)
 }
 
-// nodeIDOf returns the node id a uid starts with (the id its queue is tagged with), for a uid of
-// this adapter; uids of Node servers have no node id and are returned whole.
-func nodeIDOf(uid, ownNodeID string) string {
-	if len(uid) == 2*len(ownNodeID) {
-		return uid[:len(ownNodeID)]
-	}
-	return uid
-}
-
 // liveNodeIDs returns the ids of the nodes heard within the heartbeat timeout, this one
 // included: the orphan clean-up removes the queues of the others.
 func (b *AdapterBuilder) liveNodeIDs() map[string]bool {

@@ -19,9 +19,11 @@ import (
 // cluster message older than this has outlived every timeout that could use it.
 const publishRetryWindow = 30 * time.Second
 
-// publisher sends cluster messages to SNS from one goroutine, in the order they were published.
-// Callers only enqueue, so io.Emit never waits on an AWS round trip; messages that queue up
-// while a request is in flight leave together, up to ten to a PublishBatch.
+// publisher sends cluster messages to SNS in the background. Callers only enqueue, so io.Emit
+// never waits on an AWS round trip; messages that queue up while requests are in flight leave
+// together, up to ten to a PublishBatch, with several requests in flight under load (see run).
+// Requests may overtake each other, as SNS may anyway: receivers restore each sender's order
+// (see orderer).
 type publisher struct {
 	t     *transport
 	queue chan *wire.Message
@@ -32,7 +34,10 @@ type publisher struct {
 	// abandon cancels the AWS calls in flight when close runs out of time.
 	abandon  context.CancelFunc
 	done     chan struct{} // closed when run returns
-	failures int           // consecutive failed attempts, touched by run only
+	failures atomic.Int64  // consecutive failed attempts
+	// waiting counts the messages queued or in a batch that waits for a request slot: what
+	// PublishBufferSize bounds. A batch being sent no longer counts.
+	waiting atomic.Int64
 }
 
 func newPublisher(t *transport, size int) *publisher {
@@ -55,14 +60,14 @@ func (p *publisher) enqueue(m *wire.Message) error {
 	if p.closed {
 		return ErrClosed
 	}
-	select {
-	case p.queue <- m:
-		return nil
-	default:
+	if p.waiting.Add(1) > int64(cap(p.queue)) {
+		p.waiting.Add(-1)
 		atomic.AddUint64(&p.t.stats.s.PublishDropped, 1)
 		return fmt.Errorf("%w: %s on namespace %q dropped, %s wait for SNS",
 			ErrPublishBufferFull, m.Type, m.Nsp, count(cap(p.queue), "message"))
 	}
+	p.queue <- m // never blocks: waiting bounds what the queue holds
+	return nil
 }
 
 // start runs the sending goroutine once the topic exists.
@@ -99,47 +104,91 @@ func (p *publisher) close(ctx context.Context) error {
 	case <-p.done:
 		return nil
 	case <-ctx.Done():
-		left := len(p.queue)
+		left := int(p.waiting.Load())
 		p.abandon()
 		<-p.done
 		return fmt.Errorf("%s not published before the shutdown deadline: %w", count(left, "cluster message"), ctx.Err())
 	}
 }
 
+// run sends what is queued until the queue is closed and empty. An idle publisher sends each
+// message at once, alone; messages that queue up while requests are in flight leave ten to a
+// PublishBatch, and full batches leave at once, up to MaxPublishRequests in flight, so that a
+// backlog is not bound by one round trip at a time. A partial batch waits while a request is in
+// flight, for more messages or for that request to end: light load keeps its batching.
 func (p *publisher) run(ctx context.Context) {
+	var inFlight sync.WaitGroup
+	defer inFlight.Wait()
+	slots := make(chan struct{}, max(p.t.opts.MaxPublishRequests, 1))
+	ended := make(chan struct{}, 1) // a request ended
 	var carry *wire.Message
-	for {
-		first := carry
-		carry = nil
-		if first == nil {
-			m, ok := <-p.queue
-			if !ok {
-				return
+	open := true
+	for open || carry != nil {
+		var batch []*wire.Message
+		size := 0
+		add := func(m *wire.Message) bool {
+			if len(batch) > 0 && size+m.Size() > wire.MaxMessageSize {
+				carry = m
+				return false
 			}
-			first = m
+			batch = append(batch, m)
+			size += m.Size()
+			return true
 		}
-		batch, size := []*wire.Message{first}, first.Size()
+		if carry != nil {
+			m := carry
+			carry = nil
+			add(m)
+		} else if m, ok := <-p.queue; ok {
+			add(m)
+		} else {
+			return
+		}
+		select { // an end noticed before this batch says nothing about the requests now in flight
+		case <-ended:
+		default:
+		}
 	fill:
-		for len(batch) < maxBatch {
-			select {
+		for len(batch) < maxBatch && carry == nil {
+			if len(slots) == 0 { // nothing in flight: send what is there now
+				select {
+				case m, ok := <-p.queue:
+					if !ok {
+						open = false
+						break fill
+					}
+					add(m)
+				default:
+					break fill
+				}
+				continue
+			}
+			select { // a request in flight: wait for more messages, or for it to end
 			case m, ok := <-p.queue:
 				if !ok {
+					open = false
 					break fill
 				}
-				if size+m.Size() > wire.MaxMessageSize {
-					carry = m
-					break fill
-				}
-				batch = append(batch, m)
-				size += m.Size()
-			default:
+				add(m)
+			case <-ended:
 				break fill
 			}
 		}
 		if ctx.Err() != nil {
 			continue // abandoned by close, which reports what is left
 		}
-		p.sendWithRetries(ctx, batch)
+		slots <- struct{}{}
+		p.waiting.Add(-int64(len(batch)))
+		inFlight.Add(1)
+		go func() {
+			defer inFlight.Done()
+			p.sendWithRetries(ctx, batch)
+			<-slots
+			select {
+			case ended <- struct{}{}:
+			default:
+			}
+		}()
 	}
 }
 
@@ -152,14 +201,14 @@ func (p *publisher) sendWithRetries(ctx context.Context, batch []*wire.Message) 
 		res := p.t.resources()
 		retry, err := p.send(ctx, res.topicArn, batch)
 		if len(retry) == 0 {
-			if p.failures > 0 && err == nil {
-				p.t.log.Info("sqsadapter: publishing again", "failedAttempts", p.failures)
-				p.failures = 0
+			if err == nil {
+				if n := p.failures.Swap(0); n > 0 {
+					p.t.log.Info("sqsadapter: publishing again", "failedAttempts", n)
+				}
 			}
 			return
 		}
-		p.failures++
-		if p.failures == 1 {
+		if p.failures.Add(1) == 1 {
 			p.t.errs.report(err)
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) {

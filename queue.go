@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -184,25 +185,29 @@ const receiveVisibilitySeconds = 5
 // receive requests a minute (upstream waits 5 s: twelve). Close cancels the wait at once.
 const pollWaitSeconds = 20
 
-// poll receives from the queue until ctx is cancelled, hands every message to receive and
-// queues the batch for deletion. Receive errors are retried with capped exponential backoff and
-// jitter, and reported once per streak of failures, not once per attempt.
+// extraPollWaitSeconds is the wait of the receives that poll beside the long poll while the
+// queue has a backlog: short, since one that comes back less than full ends its poller anyway.
+const extraPollWaitSeconds = 1
+
+// maxReady is how many received messages may wait for their handlers before receiving pauses.
+const maxReady = 1000
+
+// poll keeps one long poll on the queue until ctx is cancelled. A receive that comes back full
+// means a backlog: it starts another poller beside it (up to Options.MaxReceiveRequests), which
+// ends at its first receive that is not full. Receive errors are retried with capped
+// exponential backoff and jitter, and reported once per streak of failures, not once per
+// attempt.
 func (t *transport) poll(ctx context.Context) {
 	res := t.resources()
 	var failures int
+	var extra sync.WaitGroup
+	defer extra.Wait()
 	for ctx.Err() == nil {
-		out, err := t.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl:              &res.queueURL,
-			MaxNumberOfMessages:   10,
-			WaitTimeSeconds:       pollWaitSeconds,
-			VisibilityTimeout:     receiveVisibilitySeconds,
-			MessageAttributeNames: []string{"All"},
-		})
+		out, err := t.receiveBatch(ctx, res, pollWaitSeconds)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			err = opErr("sqs:ReceiveMessage", res.queueURL, err)
 			if isNotFound(err) {
 				t.reprovision(ctx, res, err)
 				if next := t.resources(); next != res {
@@ -221,43 +226,102 @@ func (t *transport) poll(ctx context.Context) {
 			t.log.Info("sqsadapter: receiving again", "queue", res.queueURL, "failedAttempts", failures)
 			failures = 0
 		}
-		for i := range out.Messages {
-			t.receive(&out.Messages[i])
-			select {
-			case t.deletes <- handled{res.queueURL, deref(out.Messages[i].ReceiptHandle)}:
-			case <-ctx.Done():
-				return // the queue is going away with what is left in it
-			}
+		if len(out) == maxBatch {
+			t.startExtraPoller(ctx, res, &extra)
 		}
 	}
 }
 
-// receive checks and de-duplicates one received message and hands it to the cluster logic. Bad
-// input is logged, counted and dropped (the poll loop deletes it); nothing it holds can stop the
-// loop.
-func (t *transport) receive(raw *sqstypes.Message) {
-	s := &t.stats.s
-	atomic.AddUint64(&s.Received, 1)
-	msgID := deref(raw.MessageId)
+// startExtraPoller starts a poller beside the long poll, unless MaxReceiveRequests are running.
+func (t *transport) startExtraPoller(ctx context.Context, res *resources, wg *sync.WaitGroup) {
+	if int(t.receivers.Add(1)) > t.opts.MaxReceiveRequests {
+		t.receivers.Add(-1)
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer t.receivers.Add(-1)
+		for ctx.Err() == nil {
+			out, err := t.receiveBatch(ctx, res, extraPollWaitSeconds)
+			if err != nil || len(out) < maxBatch {
+				return // the long poll reports errors; a partial batch means the backlog is gone
+			}
+			t.startExtraPoller(ctx, res, wg)
+		}
+	}()
+}
+
+// receiveBatch makes one receive request and hands what it got to the orderer and the deletes.
+// It waits first while too many received messages wait for their handlers.
+func (t *transport) receiveBatch(ctx context.Context, res *resources, waitSeconds int32) ([]sqstypes.Message, error) {
+	t.order.waitForRoom(ctx, maxReady)
+	out, err := t.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		QueueUrl:              &res.queueURL,
+		MaxNumberOfMessages:   maxBatch,
+		WaitTimeSeconds:       waitSeconds,
+		VisibilityTimeout:     receiveVisibilitySeconds,
+		MessageAttributeNames: []string{"All"},
+	})
+	if err != nil {
+		return nil, opErr("sqs:ReceiveMessage", res.queueURL, err)
+	}
+	now := time.Now()
+	for i := range out.Messages {
+		t.receive(&out.Messages[i], now)
+	}
+	for i := range out.Messages { // after all are received: a full delete queue must not hold any up
+		select {
+		case t.deletes <- handled{res.queueURL, deref(out.Messages[i].ReceiptHandle)}:
+		case <-ctx.Done():
+			return out.Messages, nil // the queue is going away with what is left in it
+		}
+	}
+	return out.Messages, nil
+}
+
+// receive checks one received message and hands it to the orderer. Bad input is logged, counted
+// and dropped (it is deleted like any other); nothing it holds can stop the poll loop.
+func (t *transport) receive(raw *sqstypes.Message, now time.Time) {
+	atomic.AddUint64(&t.stats.s.Received, 1)
 	m, err := wire.FromSQS(raw.Body, raw.MessageAttributes)
 	if err != nil {
-		atomic.AddUint64(&s.Malformed, 1)
-		t.log.Warn("sqsadapter: dropped malformed message", "messageId", msgID, "error", err)
+		atomic.AddUint64(&t.stats.s.Malformed, 1)
+		t.log.Warn("sqsadapter: dropped malformed message", "messageId", deref(raw.MessageId), "error", err)
 		return
 	}
-	// A message published twice (a retried publish) has two SQS message ids but one msgId.
-	if m.ID != "" {
-		msgID = m.ID
-	}
-	if msgID != "" && t.recent.seen(msgID) {
-		atomic.AddUint64(&s.Duplicates, 1)
-		t.log.Debug("sqsadapter: dropped redelivered message", "messageId", msgID, "type", m.Type)
-		return
-	}
+	// A message published twice (a retried publish) has two SQS message ids but one msgId;
+	// a message without a msgId (from a Node server) is known by its SQS message id.
 	if m.ID == "" {
-		m.ID = msgID // names the message in what the cluster logic logs
+		m.ID = deref(raw.MessageId)
 	}
-	t.up.deliver(m)
+	t.order.add(m, now)
+}
+
+// deliverLoop hands received messages to the cluster logic, one at a time, in the order the
+// orderer releases them, until ctx is cancelled.
+func (t *transport) deliverLoop(ctx context.Context) {
+	t.deliverGoroutine.Store(goroutineID())
+	gap := time.NewTimer(time.Hour)
+	gap.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.order.wake:
+		case <-gap.C:
+		}
+		ready, next := t.order.take(time.Now())
+		for _, m := range ready {
+			if ctx.Err() != nil {
+				return // closing: the queue goes, and the cluster is told
+			}
+			t.up.deliver(m)
+		}
+		if !next.IsZero() {
+			gap.Reset(time.Until(next))
+		}
+	}
 }
 
 // handled is a received message to delete.
@@ -268,18 +332,32 @@ type handled struct{ queueURL, receiptHandle string }
 const deleteLinger = time.Second
 
 // maxBatch is the most entries SNS takes in one PublishBatch, and SQS in one
-// DeleteMessageBatch.
+// DeleteMessageBatch or ReceiveMessage.
 const maxBatch = 10
 
-// deleteLoop deletes handled messages ten to a request, or after deleteLinger: under light load
-// one request then serves several receives instead of one each. It stops with polling, leaving
+// deleteLoop deletes received messages ten to a request, or after deleteLinger: under light
+// load one request then serves several receives instead of one each. Full batches under load
+// leave at once, up to MaxReceiveRequests requests at a time. It stops with polling, leaving
 // undeleted only what the queue's deletion (or replacement) takes away anyway.
 func (t *transport) deleteLoop(ctx context.Context) {
 	var batch []handled
 	var linger <-chan time.Time
+	var inFlight sync.WaitGroup
+	defer inFlight.Wait()
+	slots := make(chan struct{}, max(t.opts.MaxReceiveRequests, 1))
 	flush := func() {
 		if len(batch) > 0 {
-			t.deleteMessages(ctx, batch)
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			inFlight.Add(1)
+			go func(batch []handled) {
+				defer inFlight.Done()
+				defer func() { <-slots }()
+				t.deleteMessages(ctx, batch)
+			}(batch)
 		}
 		batch, linger = nil, nil
 	}
@@ -304,13 +382,25 @@ func (t *transport) deleteLoop(ctx context.Context) {
 	}
 }
 
+// deleteAttempts bounds the tries of one DeleteMessageBatch that fails for a passing reason; a
+// message left undeleted only comes back after the visibility timeout and is dropped then.
+const deleteAttempts = 3
+
 func (t *transport) deleteMessages(ctx context.Context, batch []handled) {
 	queueURL := batch[0].queueURL
 	entries := make([]sqstypes.DeleteMessageBatchRequestEntry, len(batch))
 	for i, h := range batch {
 		entries[i] = sqstypes.DeleteMessageBatchRequestEntry{Id: ptr(strconv.Itoa(i)), ReceiptHandle: ptr(h.receiptHandle)}
 	}
-	out, err := t.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: &queueURL, Entries: entries})
+	var out *sqs.DeleteMessageBatchOutput
+	var err error
+	for attempt := 1; ; attempt++ {
+		out, err = t.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: &queueURL, Entries: entries})
+		if err == nil || attempt == deleteAttempts || !retryable(err) || isNotFound(err) {
+			break
+		}
+		sleepCtx(ctx, backoff(attempt))
+	}
 	if err != nil {
 		if ctx.Err() == nil { // else closing: the queue goes with its messages
 			t.errs.report(opErr("sqs:DeleteMessageBatch", queueURL, err))

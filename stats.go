@@ -10,6 +10,8 @@ type Stats struct {
 	Received          uint64 // SQS messages received
 	Malformed         uint64 // received messages dropped as malformed (logged at warn level)
 	Duplicates        uint64 // redeliveries of a message already handled, dropped
+	Reordered         uint64 // messages that arrived ahead of an earlier one of their sender, held to restore its order
+	LateDeliveries    uint64 // messages that arrived after the reorder window gave up on them, delivered out of order
 	Published         uint64 // cluster messages SNS accepted
 	PublishFailures   uint64 // cluster messages SNS did not accept (reported)
 	PublishDropped    uint64 // cluster messages dropped because the publish buffer was full (reported)

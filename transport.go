@@ -38,15 +38,19 @@ type transport struct {
 	readyAt time.Time  // when start succeeded
 	closed  bool
 
-	stopLoops context.CancelFunc // stops polling and the other loops
-	loops     sync.WaitGroup     // deletes, subscription check, orphan clean-up
-	pollDone  chan struct{}
-	// pollGoroutine is the id of the poll goroutine: a close called from a handler that runs on
-	// it must not wait for it to end.
-	pollGoroutine atomic.Uint64
+	stopLoops   context.CancelFunc // stops polling, delivering and the other loops
+	loops       sync.WaitGroup     // polling, deletes, subscription check, orphan clean-up
+	deliverDone chan struct{}
+	// deliverGoroutine is the id of the goroutine that runs the handlers: a close called from
+	// a handler must not wait for it to end.
+	deliverGoroutine atomic.Uint64
+	receivers        atomic.Int32 // pollers running beside the long poll
 
-	recent  *recentIDs   // touched by the poll goroutine only
-	deletes chan handled // from the poll goroutine to the delete goroutine
+	order   *orderer
+	deletes chan handled // from the pollers to the delete goroutine
+
+	seqMu sync.Mutex
+	seq   map[string]uint64 // the last number given in each stream
 }
 
 // clusterHooks is what the transport needs of the cluster logic above it.
@@ -72,8 +76,9 @@ func newTransport(snsClient SNSAPI, sqsClient SQSAPI, opts *Options, nodeID stri
 		errs:    reporter{log: opts.Logger, onError: opts.OnError},
 		stats:   stats,
 		up:      up,
-		recent:  newRecentIDs(10_000),
+		order:   newOrderer(opts.ReorderWindow, nodeID, stats),
 		deletes: make(chan handled, 100),
+		seq:     map[string]uint64{},
 	}
 	t.pub = newPublisher(t, max(opts.PublishBufferSize, 1)) // a negative size fails validation
 	return t
@@ -97,13 +102,12 @@ func (t *transport) start(ctx context.Context) error {
 	t.readyAt = time.Now()
 	loopCtx, cancel := context.WithCancel(context.Background())
 	t.stopLoops = cancel
-	t.pollDone = make(chan struct{})
+	t.deliverDone = make(chan struct{})
 	go func() {
-		defer close(t.pollDone)
-		t.pollGoroutine.Store(goroutineID())
-		t.poll(loopCtx)
+		defer close(t.deliverDone)
+		t.deliverLoop(loopCtx)
 	}()
-	for _, loop := range []func(context.Context){t.watchSubscription, t.cleanupLoop, t.deleteLoop} {
+	for _, loop := range []func(context.Context){t.poll, t.watchSubscription, t.cleanupLoop, t.deleteLoop} {
 		t.loops.Add(1)
 		go func() {
 			defer t.loops.Done()
@@ -123,7 +127,7 @@ func (t *transport) publish(m *wire.Message) error { return t.pub.enqueue(m) }
 func (t *transport) close(ctx context.Context) error {
 	t.mu.Lock()
 	t.closed = true
-	res, stopLoops, pollDone := t.res, t.stopLoops, t.pollDone
+	res, stopLoops, deliverDone := t.res, t.stopLoops, t.deliverDone
 	t.mu.Unlock()
 	if stopLoops != nil {
 		stopLoops()
@@ -141,14 +145,36 @@ func (t *transport) close(ctx context.Context) error {
 		errs = append(errs, t.teardown(ctx, res))
 	}
 	t.loops.Wait()
-	if pollDone != nil && t.pollGoroutine.Load() != goroutineID() {
+	if deliverDone != nil && t.deliverGoroutine.Load() != goroutineID() {
 		select {
-		case <-pollDone:
+		case <-deliverDone:
 		case <-ctx.Done():
-			errs = append(errs, fmt.Errorf("poll loop still running: %w", ctx.Err()))
+			errs = append(errs, fmt.Errorf("a handler is still running: %w", ctx.Err()))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// nodeIDOf returns the node id a uid starts with (the id its queue is tagged with), for a uid of
+// this adapter; uids of Node servers have no node id and are returned whole.
+func nodeIDOf(uid, ownNodeID string) string {
+	if len(uid) == 2*len(ownNodeID) {
+		return uid[:len(ownNodeID)]
+	}
+	return uid
+}
+
+// messageID numbers m in its stream (see wire.SequencedID): the messages to the whole cluster
+// in one, the responses to each node in one of their own.
+func (t *transport) messageID(m *wire.Message) string {
+	stream := wire.AllNodes
+	if m.RequesterUID != "" {
+		stream = nodeIDOf(m.RequesterUID, t.nodeID)
+	}
+	t.seqMu.Lock()
+	defer t.seqMu.Unlock()
+	t.seq[stream]++
+	return wire.SequencedID(t.nodeID, stream, t.seq[stream])
 }
 
 // resources returns what provisioning made, nil before start succeeded.
@@ -166,7 +192,7 @@ func (t *transport) startedAt() time.Time {
 
 // goroutineID returns the runtime's id of the calling goroutine, read from the first line of its
 // stack ("goroutine 42 [running]:"). Go has no other way to ask; it is only used to tell whether
-// a close runs on the poll goroutine (a handler closing the server).
+// a close runs on the goroutine that runs the handlers (a handler closing the server).
 func goroutineID() uint64 {
 	var buf [64]byte
 	line := bytes.TrimPrefix(buf[:runtime.Stack(buf[:], false)], []byte("goroutine "))

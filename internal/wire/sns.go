@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"strconv"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
@@ -63,4 +65,37 @@ func (m *Message) PublishInput(topicArn string) *sns.PublishInput {
 // BatchEntry is m as entry id of a PublishBatch request.
 func (m *Message) BatchEntry(id string) snstypes.PublishBatchRequestEntry {
 	return snstypes.PublishBatchRequestEntry{Id: &id, Message: ptr(m.Body()), MessageAttributes: m.SNSAttributes()}
+}
+
+// Go servers number the messages they publish, so that receivers can put each sender's messages
+// back in order (SNS standard topics and SQS standard queues do not keep it). The number travels
+// in the msgId attribute, which therefore stays unique per message and keeps serving dedup:
+// "<sender node id>/<stream>/<sequence number>". A sender numbers its messages to the whole
+// cluster in the stream "*", and its responses to one node in a stream named by that node's id,
+// since a receiver never sees the responses meant for others. Upstream ignores msgId; other Go
+// senders (emitters) send a random msgId without a slash, and are not ordered.
+
+// AllNodes is the stream of the messages a node sends to the whole cluster.
+const AllNodes = "*"
+
+// SequencedID returns the msgId of message n of sender's stream.
+func SequencedID(sender, stream string, n uint64) string {
+	return sender + "/" + stream + "/" + strconv.FormatUint(n, 10)
+}
+
+// ParseSequencedID splits a msgId made by SequencedID; ok is false for any other id.
+func ParseSequencedID(id string) (sender, stream string, n uint64, ok bool) {
+	sender, rest, found := strings.Cut(id, "/")
+	if !found || sender == "" {
+		return "", "", 0, false
+	}
+	stream, num, found := strings.Cut(rest, "/")
+	if !found || stream == "" {
+		return "", "", 0, false
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || n == 0 {
+		return "", "", 0, false
+	}
+	return sender, stream, n, true
 }
