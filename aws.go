@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -41,6 +42,25 @@ var (
 	_ SNSAPI = (*sns.Client)(nil)
 	_ SQSAPI = (*sqs.Client)(nil)
 )
+
+// sdkMaxBackoff caps the AWS SDK's own wait between the attempts of one data-path request
+// (publish, receive, delete). The SDK's default waits up to 2 s after the first throttled or
+// failed attempt, more than the reorder window: a message delayed that long would overtake
+// nothing but arrive late. A capped, fixed wait still backs off; a streak that outlasts the
+// SDK's attempts falls back on the adapter's own capped exponential backoff.
+const sdkMaxBackoff = 200 * time.Millisecond
+
+func capSNSBackoff(o *sns.Options) {
+	if o.Retryer != nil {
+		o.Retryer = retry.AddWithMaxBackoffDelay(o.Retryer, sdkMaxBackoff)
+	}
+}
+
+func capSQSBackoff(o *sqs.Options) {
+	if o.Retryer != nil {
+		o.Retryer = retry.AddWithMaxBackoffDelay(o.Retryer, sdkMaxBackoff)
+	}
+}
 
 // backoff is the wait after the n-th consecutive failure: 100 ms doubling up to 10 s, with
 // full jitter so that nodes that failed together do not retry together.

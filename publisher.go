@@ -232,7 +232,7 @@ func (p *publisher) send(ctx context.Context, topicArn string, batch []*wire.Mes
 	stats := &p.t.stats.s
 	if len(batch) == 1 {
 		m := batch[0]
-		_, err := p.t.sns.Publish(ctx, m.PublishInput(topicArn))
+		_, err := p.t.sns.Publish(ctx, m.PublishInput(topicArn), capSNSBackoff)
 		if err == nil {
 			atomic.AddUint64(&stats.Published, 1)
 			return nil, nil
@@ -249,7 +249,7 @@ func (p *publisher) send(ctx context.Context, topicArn string, batch []*wire.Mes
 	for i, m := range batch {
 		entries[i] = m.BatchEntry(strconv.Itoa(i))
 	}
-	out, err := p.t.sns.PublishBatch(ctx, &sns.PublishBatchInput{TopicArn: &topicArn, PublishBatchRequestEntries: entries})
+	out, err := p.t.sns.PublishBatch(ctx, &sns.PublishBatchInput{TopicArn: &topicArn, PublishBatchRequestEntries: entries}, capSNSBackoff)
 	if err != nil {
 		err = fmt.Errorf("publishing %s: %w", count(len(batch), "cluster message"), opErr("sns:PublishBatch", topicArn, err))
 		if retryable(err) {

@@ -262,7 +262,7 @@ func (t *transport) receiveBatch(ctx context.Context, res *resources, waitSecond
 		WaitTimeSeconds:       waitSeconds,
 		VisibilityTimeout:     receiveVisibilitySeconds,
 		MessageAttributeNames: []string{"All"},
-	})
+	}, capSQSBackoff)
 	if err != nil {
 		return nil, opErr("sqs:ReceiveMessage", res.queueURL, err)
 	}
@@ -395,7 +395,7 @@ func (t *transport) deleteMessages(ctx context.Context, batch []handled) {
 	var out *sqs.DeleteMessageBatchOutput
 	var err error
 	for attempt := 1; ; attempt++ {
-		out, err = t.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: &queueURL, Entries: entries})
+		out, err = t.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: &queueURL, Entries: entries}, capSQSBackoff)
 		if err == nil || attempt == deleteAttempts || !retryable(err) || isNotFound(err) {
 			break
 		}

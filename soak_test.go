@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
+
+	"github.com/socketio-go/aws-sqs-adapter/internal/awsproxy"
 )
 
 func envInt(name string, def int) int {
@@ -167,5 +169,102 @@ func TestSoak(t *testing.T) {
 	}
 	if missing != 0 || duplicated != 0 || lost > total/100 || ackOK.Load() != ackRounds.Load() || fetchOK.Load() != fetchRounds.Load() {
 		t.Fatal(report)
+	}
+}
+
+// TestSoakThroughAWSLikeProxy: three nodes behind the AWS-like proxy (15-25 ms a request, every
+// receive reordered, 1% of data-path requests throttled and 1% answered HTTP 500), clients on
+// every node, SOAK_PROXY_BROADCASTS broadcasts from all three nodes. Every client receives every
+// broadcast exactly once. Without held-back messages every client sees each other node's
+// broadcasts in the order that node emitted them; with 1% of received messages held back (SQS
+// hands them back after the visibility timeout, later than the reorder window), a message may
+// arrive out of order only if its node counted it late.
+func TestSoakThroughAWSLikeProxy(t *testing.T) {
+	for _, holdBack := range []float64{0, 0.01} {
+		t.Run(fmt.Sprintf("holdBack=%v", holdBack), func(t *testing.T) {
+			p := awsproxy.AWSLike()
+			p.Reorder = true
+			p.HoldBack = holdBack
+			p.Throttle = 0.01
+			p.ServerError = 0.01
+			soakThroughProxy(t, p, envInt("SOAK_PROXY_CLIENTS", 30)/3, envInt("SOAK_PROXY_BROADCASTS", 2000))
+		})
+	}
+}
+
+func soakThroughProxy(t *testing.T, p awsproxy.Profile, clientsPerNode, broadcasts int) {
+	px := startProxy(t, p)
+	opts := testOptions(t)
+	opts.HeartbeatTimeout = 10 * time.Second
+	nodes := proxiedCluster(t, px, 3, opts)
+	type client struct {
+		node int
+		*orderRecorder
+	}
+	var clients []client
+	for i, n := range nodes {
+		for range clientsPerNode {
+			cl, _ := connect(t, n, "/", nil)
+			clients = append(clients, client{i, recordOrder(cl)})
+		}
+	}
+	start := time.Now()
+	tick := time.NewTicker(2 * time.Millisecond) // at most 500 broadcasts/s
+	next := make([]int, 3)
+	for i := range broadcasts {
+		<-tick.C
+		sender := i % 3
+		nodes[sender].io.Emit("n", sender, next[sender])
+		next[sender]++
+	}
+	tick.Stop()
+	emitted := time.Since(start)
+	complete := func() bool {
+		for _, c := range clients {
+			for sender := range 3 {
+				if got, _, _, _ := c.check(sender, next[sender]); got < next[sender] {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	eventually(t, 60*time.Second, complete, "every client received every broadcast")
+	var missing, duplicated, inversions, crossNode int
+	for _, c := range clients {
+		for sender := range 3 {
+			_, m, d, inv := c.check(sender, next[sender])
+			missing, duplicated = missing+m, duplicated+d
+			if sender != c.node { // a node's own broadcasts reach its clients without crossing AWS
+				inversions += inv
+				crossNode += next[sender]
+			}
+		}
+	}
+	var late, held uint64
+	for i, n := range nodes {
+		s := n.builder.Stats()
+		late, held = late+s.LateDeliveries, held+s.Reordered
+		t.Logf("node %d: %+v", i, s)
+	}
+	c := px.Counts()
+	t.Logf("proxy soak: %d clients, %d broadcasts in %v; %d deliveries across nodes; %d missing, %d duplicated, "+
+		"%d out of order, %d counted late by the nodes, %d held to restore order; proxy: %d requests, %d throttled, "+
+		"%d HTTP 500, %d receives reordered, %d messages held back",
+		len(clients), broadcasts, emitted.Round(time.Millisecond), crossNode, missing, duplicated, inversions, late, held,
+		c.Total(), c.Throttled, c.ServerErrors, c.Reordered, c.HeldBack)
+	if missing != 0 || duplicated != 0 {
+		t.Fatalf("%d missing, %d duplicated", missing, duplicated)
+	}
+	// A late message is out of order at every client of its receiving node: at most
+	// clientsPerNode inversions each.
+	if uint64(inversions) > late*uint64(clientsPerNode) {
+		t.Fatalf("%d deliveries out of order, but only %d messages counted late", inversions, late)
+	}
+	if p.HoldBack == 0 && inversions != 0 {
+		t.Fatalf("%d deliveries out of order without any message held back", inversions)
+	}
+	if c.Throttled == 0 || c.ServerErrors == 0 || (p.HoldBack > 0 && c.HeldBack == 0) {
+		t.Fatalf("the proxy injected too few faults to prove anything: %+v", c)
 	}
 }
