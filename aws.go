@@ -44,7 +44,7 @@ var (
 )
 
 // sdkMaxBackoff caps the AWS SDK's own wait between the attempts of one data-path request
-// (publish, receive, delete). The SDK's default waits up to 2 s after the first throttled or
+// (publish, receive, delete) and of the clean-up on close. The SDK's default waits up to 2 s after the first throttled or
 // failed attempt, more than the reorder window: a message delayed that long would overtake
 // nothing but arrive late. A capped, fixed wait still backs off; a streak that outlasts the
 // SDK's attempts falls back on the adapter's own capped exponential backoff.

@@ -35,9 +35,10 @@ type AdapterBuilder struct {
 	stopHeartbeats context.CancelFunc
 	heartbeats     sync.WaitGroup
 
-	closing   atomic.Bool
-	closeDone chan struct{}
-	closeErr  error
+	closing    atomic.Bool
+	closeScope shutdownScope
+	closeDone  chan struct{}
+	closeErr   error
 }
 
 var (
@@ -56,6 +57,7 @@ func NewAdapterBuilder(snsClient SNSAPI, sqsClient SQSAPI, opts *Options) *Adapt
 		adapters:  map[string]*namespaceAdapter{},
 		closeDone: make(chan struct{}),
 	}
+	b.closeScope.init()
 	b.log = b.opts.Logger
 	b.errs = reporter{log: b.log, onError: b.opts.OnError}
 	b.transport = newTransport(snsClient, sqsClient, &b.opts, b.nodeID, &b.stats, b)
@@ -105,18 +107,29 @@ func (b *AdapterBuilder) Init(ctx context.Context) error {
 // Close publishes ADAPTER_CLOSE for every namespace, stops polling (cancelling the long poll in
 // flight), sends what is still queued for SNS, unsubscribes and deletes this server's queue, and
 // waits for the adapter's goroutines to end, within ctx. Closing the Socket.IO server does the
-// same with Options.ShutdownTimeout. Close is idempotent: later calls wait for the first and
-// return its result.
+// same with Options.ShutdownTimeout. Close is idempotent: a later call waits for the first and
+// returns its result. The clean-up goes on while any caller still waits, until the latest of
+// their deadlines: a Close(ctx) with a longer deadline than the server's ShutdownTimeout gets
+// its whole deadline. Each call returns by its own ctx.
 func (b *AdapterBuilder) Close(ctx context.Context) error {
+	b.transport.noteCloseFromHandler()
+	scope := b.closeScope.join(ctx, b.closeDone)
 	if b.closing.CompareAndSwap(false, true) {
-		b.closeErr = b.shutdown(ctx)
-		close(b.closeDone)
+		go func() {
+			b.closeErr = b.shutdown(scope)
+			close(b.closeDone)
+		}()
 	}
 	select {
 	case <-b.closeDone:
 		return b.closeErr
 	case <-ctx.Done():
-		return ctx.Err()
+		select {
+		case <-b.closeDone: // finished just as ctx ended: its result says more
+			return b.closeErr
+		default:
+			return ctx.Err()
+		}
 	}
 }
 

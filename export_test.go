@@ -40,3 +40,6 @@ func (b *AdapterBuilder) simulateCrash() {
 	t.pub.abandon()
 	t.loops.Wait()
 }
+
+// closeStarted reports whether a Close (the server's or the application's) has begun.
+func (b *AdapterBuilder) closeStarted() bool { return b.closing.Load() }

@@ -38,6 +38,7 @@ type publisher struct {
 	// waiting counts the messages queued or in a batch that waits for a request slot: what
 	// PublishBufferSize bounds. A batch being sent no longer counts.
 	waiting atomic.Int64
+	sending atomic.Int64 // messages in requests in flight or waiting to be retried
 }
 
 func newPublisher(t *transport, size int) *publisher {
@@ -100,14 +101,28 @@ func (p *publisher) close(ctx context.Context) error {
 		return nil
 	}
 	defer p.abandon()
-	select {
-	case <-p.done:
-		return nil
-	case <-ctx.Done():
-		left := int(p.waiting.Load())
+	// Flushing may take at most half of the time to ctx's deadline, so that deleting the queue
+	// (which stops its bill) still gets its turn when SNS is slow or down. The deadline is read
+	// again when the half is up: a caller that joined the close meanwhile may have moved it.
+	start := time.Now()
+	for {
+		var halfway <-chan time.Time
+		if deadline, ok := ctx.Deadline(); ok {
+			halfway = time.After(time.Until(start.Add(deadline.Sub(start) / 2)))
+		}
+		select {
+		case <-p.done:
+			return nil
+		case <-halfway:
+			if deadline, ok := ctx.Deadline(); ok && time.Now().Before(start.Add(deadline.Sub(start)/2)) {
+				continue
+			}
+		case <-ctx.Done():
+		}
+		left := int(p.waiting.Load() + p.sending.Load())
 		p.abandon()
 		<-p.done
-		return fmt.Errorf("%s not published before the shutdown deadline: %w", count(left, "cluster message"), ctx.Err())
+		return fmt.Errorf("%s not published before the shutdown deadline", count(left, "cluster message"))
 	}
 }
 
@@ -179,9 +194,11 @@ func (p *publisher) run(ctx context.Context) {
 		}
 		slots <- struct{}{}
 		p.waiting.Add(-int64(len(batch)))
+		p.sending.Add(int64(len(batch)))
 		inFlight.Add(1)
 		go func() {
 			defer inFlight.Done()
+			defer p.sending.Add(-int64(len(batch)))
 			p.sendWithRetries(ctx, batch)
 			<-slots
 			select {
@@ -208,10 +225,14 @@ func (p *publisher) sendWithRetries(ctx context.Context, batch []*wire.Message) 
 			}
 			return
 		}
+		if ctx.Err() != nil { // abandoned by close, which reports what was not sent
+			atomic.AddUint64(&p.t.stats.s.PublishFailures, uint64(len(retry)))
+			return
+		}
 		if p.failures.Add(1) == 1 {
 			p.t.errs.report(err)
 		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
+		if time.Now().After(deadline) {
 			atomic.AddUint64(&p.t.stats.s.PublishFailures, uint64(len(retry)))
 			p.t.errs.report(fmt.Errorf("%s dropped after retrying for %v: %w",
 				count(len(retry), "cluster message"), publishRetryWindow, err))
@@ -238,7 +259,7 @@ func (p *publisher) send(ctx context.Context, topicArn string, batch []*wire.Mes
 			return nil, nil
 		}
 		err = fmt.Errorf("publishing %s on namespace %q: %w", m.Type, m.Nsp, opErr("sns:Publish", topicArn, err))
-		if retryable(err) {
+		if retryable(err) || ctx.Err() != nil {
 			return batch, err
 		}
 		atomic.AddUint64(&stats.PublishFailures, 1)
@@ -252,7 +273,7 @@ func (p *publisher) send(ctx context.Context, topicArn string, batch []*wire.Mes
 	out, err := p.t.sns.PublishBatch(ctx, &sns.PublishBatchInput{TopicArn: &topicArn, PublishBatchRequestEntries: entries}, capSNSBackoff)
 	if err != nil {
 		err = fmt.Errorf("publishing %s: %w", count(len(batch), "cluster message"), opErr("sns:PublishBatch", topicArn, err))
-		if retryable(err) {
+		if retryable(err) || ctx.Err() != nil {
 			return batch, err
 		}
 		atomic.AddUint64(&stats.PublishFailures, uint64(len(batch)))

@@ -137,14 +137,16 @@ func subscriptionAttributes(o *Options, nodeID string) map[string]string {
 }
 
 // teardown unsubscribes and deletes the queue, whichever of them exist; it returns both errors.
+// The SDK's waits between attempts are capped, so that with AWS unreachable it fails within the
+// shutdown deadline, with the errors, instead of running out of it.
 func (t *transport) teardown(ctx context.Context, r *resources) error {
 	var errs []error
 	if r.subscriptionArn != "" {
-		_, err := t.sns.Unsubscribe(ctx, &sns.UnsubscribeInput{SubscriptionArn: &r.subscriptionArn})
+		_, err := t.sns.Unsubscribe(ctx, &sns.UnsubscribeInput{SubscriptionArn: &r.subscriptionArn}, capSNSBackoff)
 		errs = append(errs, opErr("sns:Unsubscribe", r.subscriptionArn, err))
 	}
 	if r.queueURL != "" {
-		_, err := t.sqs.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: &r.queueURL})
+		_, err := t.sqs.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: &r.queueURL}, capSQSBackoff)
 		errs = append(errs, opErr("sqs:DeleteQueue", r.queueURL, err))
 	}
 	return errors.Join(errs...)

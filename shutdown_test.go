@@ -133,3 +133,62 @@ func TestReportedErrorsCarryThePrefixOnce(t *testing.T) {
 		t.Fatalf("err = %v, want an *OpError for sns:Publish or sns:PublishBatch", err)
 	}
 }
+
+// With AWS unreachable, Close keeps trying within the caller's deadline, not within
+// Options.ShutdownTimeout, and returns by that deadline with the errors of what it could not do.
+func TestCloseWithAWSDownUsesTheCallersDeadline(t *testing.T) {
+	e := startOwnEmulator(t)
+	snsClient, sqsClient := e.clients()
+	opts := testOptions(t)
+	opts.ShutdownTimeout = 2 * time.Second
+	n := startNodeWith(t, NewAdapterBuilder(snsClient, sqsClient, opts))
+	e.stop()
+	n.io.Emit("lost") // waits for SNS, which is gone
+	const deadline = 4 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	start := time.Now()
+	err := n.builder.Close(ctx)
+	took := time.Since(start)
+	t.Logf("Close took %v: %v", took.Round(time.Millisecond), err)
+	if err == nil {
+		t.Fatal("Close succeeded with AWS down")
+	}
+	var opErr *OpError
+	if !errors.As(err, &opErr) {
+		t.Fatalf("Close: %v, want the errors of the AWS calls that failed", err)
+	}
+	if took > deadline+500*time.Millisecond {
+		t.Fatalf("Close took %v with a %v deadline", took, deadline)
+	}
+}
+
+// The server closing its last namespace starts the clean-up with Options.ShutdownTimeout; an
+// application's Close with a longer deadline that joins it extends it: SNS answering after the
+// server's timeout still gets the queued messages out.
+func TestCloseJoiningTheServersCloseGetsItsOwnDeadline(t *testing.T) {
+	f := &blockedPublish{fakeAWS: &fakeAWS{}, release: make(chan struct{})}
+	io, b := fakeServerWith(t, f, f.fakeAWS, nil, func(o *Options) { o.ShutdownTimeout = time.Second })
+	if err := b.Init(context.Background()); err != nil { // its INITIAL_HEARTBEAT now waits for SNS
+		t.Fatal(err)
+	}
+	serverClosed := make(chan struct{})
+	go func() { io.Close(nil); close(serverClosed) }()
+	eventually(t, 5*time.Second, b.closeStarted, "the server's close started")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	closed := make(chan error, 1)
+	go func() { closed <- b.Close(ctx) }()
+	time.Sleep(1500 * time.Millisecond) // past the server's ShutdownTimeout
+	close(f.release)
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v, want the queued messages sent within its own deadline", err)
+	}
+	<-serverClosed
+	if n := f.count("Publish"); n == 0 {
+		t.Fatal("nothing was published")
+	}
+	if f.count("DeleteQueue") != 1 {
+		t.Fatalf("calls %v", f.calls)
+	}
+}

@@ -44,6 +44,8 @@ type transport struct {
 	// deliverGoroutine is the id of the goroutine that runs the handlers: a close called from
 	// a handler must not wait for it to end.
 	deliverGoroutine atomic.Uint64
+	handlerCloses    chan struct{} // closed when a handler calls Close: close must not wait for it
+	handlerClosing   sync.Once
 	receivers        atomic.Int32 // pollers running beside the long poll
 
 	order   *orderer
@@ -68,17 +70,18 @@ type clusterHooks interface {
 
 func newTransport(snsClient SNSAPI, sqsClient SQSAPI, opts *Options, nodeID string, stats *counters, up clusterHooks) *transport {
 	t := &transport{
-		sns:     snsClient,
-		sqs:     sqsClient,
-		opts:    opts,
-		nodeID:  nodeID,
-		log:     opts.Logger,
-		errs:    reporter{log: opts.Logger, onError: opts.OnError},
-		stats:   stats,
-		up:      up,
-		order:   newOrderer(opts.ReorderWindow, nodeID, stats),
-		deletes: make(chan handled, 100),
-		seq:     map[string]uint64{},
+		sns:           snsClient,
+		sqs:           sqsClient,
+		opts:          opts,
+		nodeID:        nodeID,
+		log:           opts.Logger,
+		errs:          reporter{log: opts.Logger, onError: opts.OnError},
+		stats:         stats,
+		up:            up,
+		order:         newOrderer(opts.ReorderWindow, nodeID, stats),
+		deletes:       make(chan handled, 100),
+		seq:           map[string]uint64{},
+		handlerCloses: make(chan struct{}),
 	}
 	t.pub = newPublisher(t, max(opts.PublishBufferSize, 1)) // a negative size fails validation
 	return t
@@ -132,22 +135,15 @@ func (t *transport) close(ctx context.Context) error {
 	if stopLoops != nil {
 		stopLoops()
 	}
-	// Flushing may take at most half of what is left, so that deleting the queue (which stops
-	// its bill) still gets its turn when SNS is slow or down.
-	flushCtx := ctx
-	if deadline, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		flushCtx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(deadline)/2))
-		defer cancel()
-	}
-	errs := []error{t.pub.close(flushCtx)}
+	errs := []error{t.pub.close(ctx)}
 	if res != nil {
 		errs = append(errs, t.teardown(ctx, res))
 	}
 	t.loops.Wait()
-	if deliverDone != nil && t.deliverGoroutine.Load() != goroutineID() {
+	if deliverDone != nil {
 		select {
 		case <-deliverDone:
+		case <-t.handlerCloses: // the handler waits for this close: it ends after
 		case <-ctx.Done():
 			errs = append(errs, fmt.Errorf("a handler is still running: %w", ctx.Err()))
 		}
@@ -175,6 +171,14 @@ func (t *transport) messageID(m *wire.Message) string {
 	defer t.seqMu.Unlock()
 	t.seq[stream]++
 	return wire.SequencedID(t.nodeID, stream, t.seq[stream])
+}
+
+// noteCloseFromHandler tells close not to wait for the handler that runs now, when the caller
+// is that handler (it waits for close to end).
+func (t *transport) noteCloseFromHandler() {
+	if t.deliverGoroutine.Load() == goroutineID() {
+		t.handlerClosing.Do(func() { close(t.handlerCloses) })
+	}
 }
 
 // resources returns what provisioning made, nil before start succeeded.
