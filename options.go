@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"regexp"
 	"time"
 )
@@ -30,7 +31,9 @@ type Options struct {
 	// Default 5s.
 	HeartbeatInterval time.Duration
 	// HeartbeatTimeout is how long a node may stay silent before the others drop it from the
-	// cluster. Default 10s; it must be longer than HeartbeatInterval.
+	// cluster; it must be longer than HeartbeatInterval. Default twice HeartbeatInterval, which
+	// is 10s for the default interval (upstream's 5s / 10s): setting only HeartbeatInterval
+	// keeps the ratio. Every server of a cluster, Node ones included, needs the same values.
 	HeartbeatTimeout time.Duration
 	// RequestTimeout bounds serverSideEmit with acknowledgements, and fetchSockets or broadcasts
 	// with acknowledgements that set no timeout of their own. Default 5s, as upstream.
@@ -79,7 +82,7 @@ const (
 	DefaultTopicName         = "socket-io"
 	DefaultQueuePrefix       = "socket-io"
 	DefaultHeartbeatInterval = 5 * time.Second
-	DefaultHeartbeatTimeout  = 10 * time.Second
+	DefaultHeartbeatTimeout  = 10 * time.Second // for DefaultHeartbeatInterval: an unset timeout is twice the interval
 	DefaultRequestTimeout    = 5 * time.Second
 	DefaultShutdownTimeout   = 10 * time.Second
 	DefaultPublishBufferSize = 10_000
@@ -99,6 +102,11 @@ func (o *Options) withDefaults() Options {
 	orDefault(&c.TopicName, DefaultTopicName)
 	orDefault(&c.QueuePrefix, DefaultQueuePrefix)
 	orDefault(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+	// An unset timeout follows the interval, so that HeartbeatInterval alone is a valid setting.
+	// A negative interval fails validate: keep the plain default then.
+	if c.HeartbeatTimeout == 0 && c.HeartbeatInterval > 0 && c.HeartbeatInterval <= math.MaxInt64/2 {
+		c.HeartbeatTimeout = 2 * c.HeartbeatInterval
+	}
 	orDefault(&c.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	orDefault(&c.RequestTimeout, DefaultRequestTimeout)
 	orDefault(&c.ShutdownTimeout, DefaultShutdownTimeout)
