@@ -4,8 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"regexp"
+	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
 )
@@ -32,7 +36,9 @@ type Options struct {
 	// Default 5s.
 	HeartbeatInterval time.Duration
 	// HeartbeatTimeout is how long a node may stay silent before the others drop it from the
-	// cluster. Default 10s; it must be longer than HeartbeatInterval.
+	// cluster; it must be longer than HeartbeatInterval. Default twice HeartbeatInterval, which
+	// is 10s for the default interval (upstream's 5s / 10s): setting only HeartbeatInterval
+	// keeps the ratio. Every server of a cluster, Node ones included, needs the same values.
 	HeartbeatTimeout time.Duration
 	// RequestTimeout bounds serverSideEmit with acknowledgements, and fetchSockets or broadcasts
 	// with acknowledgements that set no timeout of their own. Default 5s, as upstream.
@@ -99,7 +105,7 @@ const (
 	DefaultTopicName         = "socket-io"
 	DefaultQueuePrefix       = "socket-io"
 	DefaultHeartbeatInterval = 5 * time.Second
-	DefaultHeartbeatTimeout  = 10 * time.Second
+	DefaultHeartbeatTimeout  = 10 * time.Second // for DefaultHeartbeatInterval: an unset timeout is twice the interval
 	DefaultRequestTimeout    = 5 * time.Second
 	DefaultShutdownTimeout   = 10 * time.Second
 	DefaultPublishBufferSize = 10_000
@@ -121,6 +127,11 @@ func (o *Options) withDefaults() Options {
 	orDefault(&c.TopicName, DefaultTopicName)
 	orDefault(&c.QueuePrefix, DefaultQueuePrefix)
 	orDefault(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+	// An unset timeout follows the interval, so that HeartbeatInterval alone is a valid setting.
+	// A negative interval fails validate: keep the plain default then.
+	if c.HeartbeatTimeout == 0 && c.HeartbeatInterval > 0 && c.HeartbeatInterval <= math.MaxInt64/2 {
+		c.HeartbeatTimeout = 2 * c.HeartbeatInterval
+	}
 	orDefault(&c.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	orDefault(&c.RequestTimeout, DefaultRequestTimeout)
 	orDefault(&c.ShutdownTimeout, DefaultShutdownTimeout)
@@ -219,4 +230,24 @@ func validateTags(field string, tags map[string]string, limit int) error {
 		}
 	}
 	return nil
+}
+
+// errMissingRegion is the hint regionHint adds.
+var errMissingRegion = errors.New("no AWS region is configured: set AWS_REGION or the region " +
+	"of the AWS profile, or load the configuration with config.WithRegion")
+
+// regionHint returns err, from an AWS call, with a hint added when the SDK failed it for want of
+// a region: aws-sdk-go-v2 then fails before sending anything, with an error whose text ends in
+// "Invalid Configuration: Missing Region" and says nothing of where a region comes from. The
+// result wraps err (errors.As still reaches an *OpError and the SDK's error) and errMissingRegion.
+// Any other error, nil, and an error that already carries the hint come back as they are.
+func regionHint(err error) error {
+	if err == nil || errors.Is(err, errMissingRegion) {
+		return err
+	}
+	var missing *aws.MissingRegionError // the SDK's older endpoint resolvers
+	if !strings.Contains(err.Error(), "Missing Region") && !errors.As(err, &missing) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", err, errMissingRegion)
 }
