@@ -69,7 +69,8 @@ func NewAdapterBuilder(snsClient SNSAPI, sqsClient SQSAPI, opts *Options) *Adapt
 // polling. It returns once the queue is subscribed, or with the error of the step that failed,
 // within ctx's deadline; whatever it created before a failure is deleted again, and Init may be
 // called again. Messages published before Init (the server publishes one per namespace as it
-// starts) wait and leave once it succeeds. Init after success returns nil at once.
+// starts) wait and leave once it succeeds. Init after success returns nil at once. A ctx without
+// a deadline is bounded by Options.InitTimeout.
 func (b *AdapterBuilder) Init(ctx context.Context) error {
 	b.initMu.Lock()
 	defer b.initMu.Unlock()
@@ -85,8 +86,14 @@ func (b *AdapterBuilder) Init(ctx context.Context) error {
 	if err := b.opts.validate(); err != nil {
 		return err
 	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.opts.InitTimeout)
+		defer cancel()
+	}
+	b.log.Info("sqsadapter: joining the cluster", "topic", b.opts.TopicName, "node", b.nodeID)
 	if err := b.transport.start(ctx); err != nil {
-		return prefixed(err)
+		return prefixed(regionHint(err))
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

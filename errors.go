@@ -2,8 +2,11 @@ package sqsadapter
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/socketio-go/aws-sqs-adapter/internal/awsop"
 	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
@@ -62,4 +65,24 @@ func (r reporter) report(err error) {
 	if r.onError != nil {
 		r.onError(err)
 	}
+}
+
+// errMissingRegion is the hint regionHint adds.
+var errMissingRegion = errors.New("no AWS region is configured: set AWS_REGION or the region " +
+	"of the AWS profile, or load the configuration with config.WithRegion")
+
+// regionHint returns err, from an AWS call, with a hint added when the SDK failed it for want of
+// a region: aws-sdk-go-v2 then fails before sending anything, with an error whose text ends in
+// "Invalid Configuration: Missing Region" and says nothing of where a region comes from. The
+// result wraps err (errors.As still reaches an *OpError and the SDK's error) and errMissingRegion.
+// Any other error, nil, and an error that already carries the hint come back as they are.
+func regionHint(err error) error {
+	if err == nil || errors.Is(err, errMissingRegion) {
+		return err
+	}
+	var missing *aws.MissingRegionError // the SDK's older endpoint resolvers
+	if !strings.Contains(err.Error(), "Missing Region") && !errors.As(err, &missing) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", err, errMissingRegion)
 }

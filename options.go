@@ -6,10 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"regexp"
-	"strings"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
 )
@@ -94,6 +91,11 @@ type Options struct {
 	// called from the adapter's goroutines and must not block. Errors are logged either way.
 	OnError func(error)
 
+	// InitTimeout bounds Init when its context has no deadline, so that an endpoint that
+	// accepts connections and never answers fails Init with the AWS call it was waiting for,
+	// instead of hanging it. Default 30s.
+	InitTimeout time.Duration
+
 	// ShutdownTimeout bounds the clean-up that closing the last namespace runs (flushing
 	// publishes, unsubscribing, deleting the queue) when the Socket.IO server closes the adapter,
 	// which gives it no context. Default 10s. Close(ctx) uses its ctx instead.
@@ -108,6 +110,7 @@ const (
 	DefaultHeartbeatTimeout  = 10 * time.Second // for DefaultHeartbeatInterval: an unset timeout is twice the interval
 	DefaultRequestTimeout    = 5 * time.Second
 	DefaultShutdownTimeout   = 10 * time.Second
+	DefaultInitTimeout       = 30 * time.Second
 	DefaultPublishBufferSize = 10_000
 	DefaultSubscriptionCheck = time.Minute
 	DefaultOrphanCleanup     = 10 * time.Minute
@@ -135,6 +138,7 @@ func (o *Options) withDefaults() Options {
 	orDefault(&c.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	orDefault(&c.RequestTimeout, DefaultRequestTimeout)
 	orDefault(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	orDefault(&c.InitTimeout, DefaultInitTimeout)
 	orDefault(&c.PublishBufferSize, DefaultPublishBufferSize)
 	orDefault(&c.SubscriptionCheckInterval, DefaultSubscriptionCheck)
 	orDefault(&c.OrphanCleanupInterval, DefaultOrphanCleanup)
@@ -188,7 +192,7 @@ func (o *Options) validate() error {
 	}
 	for name, d := range map[string]time.Duration{
 		"HeartbeatInterval": o.HeartbeatInterval, "HeartbeatTimeout": o.HeartbeatTimeout,
-		"RequestTimeout": o.RequestTimeout, "ShutdownTimeout": o.ShutdownTimeout,
+		"RequestTimeout": o.RequestTimeout, "ShutdownTimeout": o.ShutdownTimeout, "InitTimeout": o.InitTimeout,
 	} {
 		if d < 0 {
 			return fmt.Errorf("%w: %s is negative (%v)", ErrInvalidOptions, name, d)
@@ -230,24 +234,4 @@ func validateTags(field string, tags map[string]string, limit int) error {
 		}
 	}
 	return nil
-}
-
-// errMissingRegion is the hint regionHint adds.
-var errMissingRegion = errors.New("no AWS region is configured: set AWS_REGION or the region " +
-	"of the AWS profile, or load the configuration with config.WithRegion")
-
-// regionHint returns err, from an AWS call, with a hint added when the SDK failed it for want of
-// a region: aws-sdk-go-v2 then fails before sending anything, with an error whose text ends in
-// "Invalid Configuration: Missing Region" and says nothing of where a region comes from. The
-// result wraps err (errors.As still reaches an *OpError and the SDK's error) and errMissingRegion.
-// Any other error, nil, and an error that already carries the hint come back as they are.
-func regionHint(err error) error {
-	if err == nil || errors.Is(err, errMissingRegion) {
-		return err
-	}
-	var missing *aws.MissingRegionError // the SDK's older endpoint resolvers
-	if !strings.Contains(err.Error(), "Missing Region") && !errors.As(err, &missing) {
-		return err
-	}
-	return fmt.Errorf("%w (%w)", err, errMissingRegion)
 }

@@ -117,3 +117,16 @@ func TestRegionHintLeavesOtherErrorsAlone(t *testing.T) {
 		t.Fatalf("regionHint(aws.MissingRegionError) = %v, want the hint", got)
 	}
 }
+
+// Init without a region says where a region comes from.
+func TestInitWithoutARegionSaysHowToSetOne(t *testing.T) {
+	cfg := aws.Config{Credentials: aws.AnonymousCredentials{}, HTTPClient: &noNetwork{}}
+	b := NewAdapterBuilder(sns.NewFromConfig(cfg), sqs.NewFromConfig(cfg), &Options{Logger: testLogger(t)})
+	err := b.Init(context.Background())
+	if !errors.Is(err, errMissingRegion) || !strings.Contains(err.Error(), "AWS_REGION") {
+		t.Fatalf("Init: %v, want the hint to set AWS_REGION", err)
+	}
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
@@ -190,5 +191,29 @@ func TestCloseJoiningTheServersCloseGetsItsOwnDeadline(t *testing.T) {
 	}
 	if f.count("DeleteQueue") != 1 {
 		t.Fatalf("calls %v", f.calls)
+	}
+}
+
+// silentSNS accepts the connection and never answers CreateTopic, like an endpoint that hangs.
+type silentSNS struct{ *fakeAWS }
+
+func (s silentSNS) CreateTopic(ctx context.Context, _ *sns.CreateTopicInput, _ ...func(*sns.Options)) (*sns.CreateTopicOutput, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// Init with a context that has no deadline, against an endpoint that never answers, fails
+// within Options.InitTimeout and names the call it waited for.
+func TestInitWithoutADeadlineIsBoundedByInitTimeout(t *testing.T) {
+	f := &fakeAWS{}
+	_, b := fakeServerWith(t, silentSNS{f}, f, nil, func(o *Options) { o.InitTimeout = 300 * time.Millisecond })
+	start := time.Now()
+	err := b.Init(context.Background())
+	var opErr *OpError
+	if !errors.As(err, &opErr) || opErr.Op != "sns:CreateTopic" || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Init: %v, want sns:CreateTopic to have run out of time", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("Init took %v with InitTimeout 300ms", took)
 	}
 }
