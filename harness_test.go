@@ -11,15 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/zishang520/socket.io/clients/engine/v3/transports"
 	client "github.com/zishang520/socket.io/clients/socket/v3"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 	"go.uber.org/goleak"
+
+	"github.com/socketio-go/aws-sqs-adapter/internal/testsupport"
 )
 
 func TestMain(m *testing.M) {
@@ -41,30 +40,10 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// awsConfig returns the configuration of the endpoint under test: AWS_ENDPOINT_URL (an
-// emulator; `make test` starts one), or real AWS when SQSADAPTER_TEST_REAL_AWS=1. Without
-// either the test is skipped, except under CI=true, where it fails: a suite that silently
-// skips its integration tests proves nothing.
-func awsConfig(t testing.TB) aws.Config {
-	t.Helper()
-	if os.Getenv("AWS_ENDPOINT_URL") == "" && os.Getenv("SQSADAPTER_TEST_REAL_AWS") != "1" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("integration test needs AWS_ENDPOINT_URL (run `make test`), and CI=true forbids skipping it")
-		}
-		t.Skip("integration test: set AWS_ENDPOINT_URL (or run `make test`)")
-	}
-	cfg, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
-	}
-	return cfg
-}
-
+// awsClients are clients of the endpoint under test (testsupport.AWSConfig: the test is skipped
+// without one, or fails under CI=true).
 func awsClients(t testing.TB) (*sns.Client, *sqs.Client) {
-	cfg := awsConfig(t)
+	cfg := testsupport.AWSConfig(t)
 	return sns.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
 }
 
@@ -159,14 +138,17 @@ func cluster(t testing.TB, size int, opts *Options) []*node {
 
 func waitServerCount(t testing.TB, nodes []*node, nsp string, want int) {
 	t.Helper()
-	eventually(t, 10*time.Second, func() bool {
-		for _, n := range nodes {
-			if n.io.Of(nsp, nil).Adapter().ServerCount() != int64(want) {
-				return false
-			}
-		}
-		return true
-	}, "every node of namespace %s counts %d servers", nsp, want)
+	testsupport.WaitServerCount(t, 10*time.Second, nsp, want, serverCounters(nodes, nsp)...)
+}
+
+// serverCounters are the adapters of namespace nsp on nodes, as testsupport.WaitServerCount
+// polls them.
+func serverCounters(nodes []*node, nsp string) []testsupport.ServerCounter {
+	out := make([]testsupport.ServerCounter, len(nodes))
+	for i, n := range nodes {
+		out[i] = n.io.Of(nsp, nil).Adapter()
+	}
+	return out
 }
 
 // eventually waits for cond, checking every 10 ms, for state that no event announces (a room
@@ -197,18 +179,11 @@ type clientEvent struct {
 // connect opens a websocket client to nsp on n and returns it with the server-side socket.
 func connect(t testing.TB, n *node, nsp string, auth map[string]any) (*testClient, *socket.Socket) {
 	t.Helper()
-	// Some connects never complete with the Go client v3.0.1 and server v3.0.2, adapter or not
-	// (a few in a hundred under -race), through two races of the libraries: the client's
-	// Manager.Open subscribes to the engine's "open" after starting it and can miss it, and the
-	// server can read the CONNECT packet before its Client listens for it. Both are silent, so a
-	// connect that takes more than a second (they take milliseconds) is abandoned and retried.
-	var c *testClient
-	for attempt := 1; c == nil; attempt++ {
-		c = dial(n, nsp, auth)
-		if c == nil && attempt == 5 {
-			t.Fatalf("client did not connect to %s%s in 5 attempts", n.url, nsp)
-		}
+	sock, err := testsupport.Connect(context.Background(), n.url, nsp, auth, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	c := &testClient{Socket: sock, manager: sock.Io(), events: make(chan clientEvent, 1000)}
 	t.Cleanup(func() { c.Disconnect() })
 	// The client's id is its server-side socket's id.
 	s, ok := n.io.Of(nsp, nil).Sockets().Load(socket.SocketId(c.Id()))
@@ -216,46 +191,6 @@ func connect(t testing.TB, n *node, nsp string, auth map[string]any) (*testClien
 		t.Fatalf("no server-side socket %s on %s", c.Id(), nsp)
 	}
 	return c, s
-}
-
-// dial connects a websocket client, or returns nil after about a second.
-func dial(n *node, nsp string, auth map[string]any) *testClient {
-	opts := client.DefaultOptions()
-	opts.SetTransports(types.NewSet(transports.WebSocket))
-	opts.SetReconnection(false)
-	opts.SetForceNew(true)
-	opts.SetAutoConnect(false) // else it may connect before the listener below exists
-	if auth != nil {
-		opts.SetAuth(auth)
-	}
-	manager := client.NewManager(n.url, opts)
-	// Open the connection before the socket: Socket.Connect (client v3.0.1) sends CONNECT from
-	// its "open" listener and again when it then finds the manager open, so a connection that
-	// opens in between carries two CONNECTs, and the server closes it ("transport close"), at
-	// once or just after the client saw "connect".
-	opened := make(chan error, 1)
-	manager.Open(func(err error) { opened <- err })
-	select {
-	case err := <-opened:
-		if err != nil {
-			return nil
-		}
-	case <-time.After(time.Second):
-		manager.Socket(nsp, opts).Disconnect() // closes the manager, its engine and timer
-		return nil
-	}
-	c := &testClient{Socket: manager.Socket(nsp, opts), manager: manager, events: make(chan clientEvent, 1000)}
-	connected := make(chan struct{})
-	var once sync.Once
-	_ = c.On("connect", func(...any) { once.Do(func() { close(connected) }) })
-	c.Connect()
-	select {
-	case <-connected:
-		return c
-	case <-time.After(time.Second):
-		c.Disconnect()
-		return nil
-	}
 }
 
 // record makes the client queue every ev it receives, for next and none.

@@ -26,6 +26,7 @@ import (
 	"github.com/zishang520/socket.io/v3/pkg/types"
 
 	"github.com/socketio-go/aws-sqs-adapter/internal/nodepeer"
+	"github.com/socketio-go/aws-sqs-adapter/internal/testsupport"
 )
 
 // mixed is a cluster of two Go servers and one Node server, with "/" and "/custom" on each.
@@ -76,21 +77,11 @@ func startMixed(t *testing.T) *mixed {
 // waitCounts waits until every Go node and every peer counts want servers in nsp.
 func waitCounts(t *testing.T, gos []*node, peers []*nodepeer.Peer, nsp string, want int) {
 	t.Helper()
-	eventually(t, 10*time.Second, func() bool {
-		for _, n := range gos {
-			if n.io.Of(nsp, nil).Adapter().ServerCount() != int64(want) {
-				return false
-			}
-		}
-		for _, p := range peers {
-			var got int
-			peerCallInto(t, p, "serverCount", map[string]any{"nsp": nsp}, &got)
-			if got != want {
-				return false
-			}
-		}
-		return true
-	}, "every Go node and Node peer of namespace %s counts %d servers", nsp, want)
+	cs := serverCounters(gos, nsp)
+	for _, p := range peers {
+		cs = append(cs, p.ServerCounter(nsp))
+	}
+	testsupport.WaitServerCount(t, 10*time.Second, nsp, want, cs...)
 }
 
 func peerCall(t testing.TB, p *nodepeer.Peer, cmd string, args map[string]any) json.RawMessage {
@@ -505,7 +496,7 @@ func expect(t *testing.T, c anyClient, evs ...string) {
 // the cases share the servers and nothing else.
 func TestMixedCluster(t *testing.T) {
 	t.Parallel()
-	awsConfig(t)
+	testsupport.RequireAWS(t)
 	start := time.Now()
 	m := startMixed(t)
 	t.Logf("cluster of 2 Go and 1 Node servers ready in %v", time.Since(start))
@@ -1201,7 +1192,7 @@ func (m *mixed) testServerSideEmitTimeout(t *testing.T) {
 // (ADAPTER_CLOSE) at once, and one that is killed after the heartbeat timeout.
 func TestMixedHeartbeats(t *testing.T) {
 	t.Parallel()
-	awsConfig(t)
+	testsupport.RequireAWS(t)
 	opts := testOptions(t)
 	var gos []*node
 	for range 2 {
