@@ -18,8 +18,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -34,9 +32,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/socketio-go/aws-sqs-adapter/internal/testsupport"
 )
 
 type settings struct {
@@ -86,12 +85,9 @@ func main() {
 		log.Print("AWS_ENDPOINT_URL is not set: this runs against real AWS (and costs money); run `make bench` for the emulator")
 	}
 	ctx := context.Background()
-	cfg, err := config.LoadDefaultConfig(ctx)
+	cfg, err := testsupport.LoadAWSConfig(ctx)
 	if err != nil {
 		log.Fatal(err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
 	}
 	began := time.Now()
 	res := results{
@@ -313,16 +309,10 @@ func costOf(st step) costAt {
 	}
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 func (b *bencher) runSide(ctx context.Context, side string) (*sideResult, error) {
 	began := time.Now()
 	r := &sideResult{LoadStart: loadAvg()}
-	topic := "bench-" + side + "-" + randomHex(4)
+	topic := testsupport.UniqueName("bench-" + side)
 	if side == "go" {
 		// What io.Emit costs without any cluster: the latency workload on a lone server with the
 		// in-memory adapter, before the cluster starts.
@@ -380,7 +370,7 @@ func (b *bencher) runSide(ctx context.Context, side string) (*sideResult, error)
 			return nil, err
 		}
 	}
-	if err := b.waitServerCount(startCtx, c); err != nil {
+	if err := testsupport.AwaitServerCount(startCtx, b.s.Nodes, c.serverCounters()...); err != nil {
 		return nil, err
 	}
 	log.Printf("%s: %d servers see each other, %d clients connected", side, b.s.Nodes, len(urls))
@@ -547,7 +537,7 @@ func (b *bencher) baseline(ctx context.Context) (step, error) {
 		}
 		defer cl.close()
 	}
-	return b.runStep(ctx, c, tr, "bench-none-"+randomHex(4), 1, b.s.LatencyRate, int(b.s.LatencyRate*b.s.LatencySeconds))
+	return b.runStep(ctx, c, tr, testsupport.UniqueName("bench-none"), 1, b.s.LatencyRate, int(b.s.LatencyRate*b.s.LatencySeconds))
 }
 
 func per1000(n, of uint64) float64 {
@@ -555,23 +545,6 @@ func per1000(n, of uint64) float64 {
 		return 0
 	}
 	return math.Round(float64(n)/float64(of)*1000*10) / 10
-}
-
-func (b *bencher) waitServerCount(ctx context.Context, c cluster) error {
-	for {
-		counts, err := c.serverCounts(ctx)
-		if err != nil {
-			return err
-		}
-		if !slices.ContainsFunc(counts, func(n int) bool { return n != b.s.Nodes }) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("server counts %v, want %d each: %w", counts, b.s.Nodes, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
 
 // runStep emits count broadcasts at rate from node 0 and checks that every remote client got
