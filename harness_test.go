@@ -53,7 +53,7 @@ func awsClients(t testing.TB) (*sns.Client, *sqs.Client) {
 // against one emulator never see each other's messages.
 func testOptions(t testing.TB) *Options {
 	return &Options{
-		TopicName:         "sqsadapter-test-" + randomHex(6),
+		TopicName:         testsupport.UniqueName("sqsadapter-test"),
 		QueuePrefix:       "sqsadapter-test",
 		HeartbeatInterval: 500 * time.Millisecond,
 		HeartbeatTimeout:  3 * time.Second,
