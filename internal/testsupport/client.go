@@ -27,7 +27,7 @@ const (
 // auth. setup, when not nil, is called on the socket before it connects (to add listeners that
 // must not miss anything). The socket's manager is sock.Io(); Disconnect closes both.
 //
-// It works around two races of the Go client v3.0.1 with the server v3.0.2, adapter or not:
+// It works around races of the Go client v3.0.1 with the server v3.0.2, adapter or not:
 //   - Socket.Connect sends CONNECT from its "open" listener and again when it then finds the
 //     manager open, so a connection that opens in between carries two CONNECTs and the server
 //     closes it ("transport close"), at once or just after the client saw "connect". So the
