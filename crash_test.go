@@ -13,10 +13,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/zishang520/socket.io/servers/socket/v3"
+
+	"github.com/socketio-go/aws-sqs-adapter/internal/testsupport"
 )
 
 // childTopicEnv makes the test binary run as a bare node on that topic (see runChildNode).
@@ -25,13 +26,10 @@ const childTopicEnv = "SQSADAPTER_TEST_CHILD_TOPIC"
 // runChildNode serves a Go Socket.IO server with the adapter on the topic, prints its queue
 // name, and runs until it is killed.
 func runChildNode(topic string) {
-	cfg, err := config.LoadDefaultConfig(context.Background())
+	cfg, err := testsupport.LoadAWSConfig(context.Background())
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
 	}
 	b := NewAdapterBuilder(sns.NewFromConfig(cfg), sqs.NewFromConfig(cfg), &Options{
 		TopicName: topic, QueuePrefix: "sqsadapter-test",

@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/socketio-go/aws-sqs-adapter/internal/testsupport"
 )
 
 // ownEmulator is a fauxqs process of the test's own, which the test stops and starts again on
@@ -32,7 +34,7 @@ type ownEmulator struct {
 
 func startOwnEmulator(t *testing.T) *ownEmulator {
 	t.Helper()
-	awsConfig(t) // the same skip-or-fail rule as every integration test
+	testsupport.RequireAWS(t) // the same skip-or-fail rule as every integration test
 	if os.Getenv("SQSADAPTER_TEST_REAL_AWS") == "1" {
 		t.Skip("stops and restarts a local emulator: not applicable to real AWS")
 	}
@@ -90,7 +92,7 @@ func (e *ownEmulator) stop() {
 }
 
 func (e *ownEmulator) clients() (*sns.Client, *sqs.Client) {
-	cfg := awsConfig(e.t)
+	cfg := testsupport.AWSConfig(e.t)
 	cfg.BaseEndpoint = aws.String(e.url())
 	return sns.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
 }

@@ -1,25 +1,26 @@
 package sqsadapter
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/zishang520/socket.io/clients/engine/v3/transports"
 	client "github.com/zishang520/socket.io/clients/socket/v3"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 	"go.uber.org/goleak"
+
+	"github.com/socketio-go/aws-sqs-adapter/internal/testsupport"
 )
 
 func TestMain(m *testing.M) {
@@ -41,30 +42,10 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// awsConfig returns the configuration of the endpoint under test: AWS_ENDPOINT_URL (an
-// emulator; `make test` starts one), or real AWS when SQSADAPTER_TEST_REAL_AWS=1. Without
-// either the test is skipped, except under CI=true, where it fails: a suite that silently
-// skips its integration tests proves nothing.
-func awsConfig(t testing.TB) aws.Config {
-	t.Helper()
-	if os.Getenv("AWS_ENDPOINT_URL") == "" && os.Getenv("SQSADAPTER_TEST_REAL_AWS") != "1" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("integration test needs AWS_ENDPOINT_URL (run `make test`), and CI=true forbids skipping it")
-		}
-		t.Skip("integration test: set AWS_ENDPOINT_URL (or run `make test`)")
-	}
-	cfg, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
-	}
-	return cfg
-}
-
+// awsClients are clients of the endpoint under test (testsupport.AWSConfig: the test is skipped
+// without one, or fails under CI=true).
 func awsClients(t testing.TB) (*sns.Client, *sqs.Client) {
-	cfg := awsConfig(t)
+	cfg := testsupport.AWSConfig(t)
 	return sns.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
 }
 
@@ -72,7 +53,7 @@ func awsClients(t testing.TB) (*sns.Client, *sqs.Client) {
 // against one emulator never see each other's messages.
 func testOptions(t testing.TB) *Options {
 	return &Options{
-		TopicName:         "sqsadapter-test-" + randomHex(6),
+		TopicName:         testsupport.UniqueName("sqsadapter-test"),
 		QueuePrefix:       "sqsadapter-test",
 		HeartbeatInterval: 500 * time.Millisecond,
 		HeartbeatTimeout:  3 * time.Second,
@@ -159,14 +140,17 @@ func cluster(t testing.TB, size int, opts *Options) []*node {
 
 func waitServerCount(t testing.TB, nodes []*node, nsp string, want int) {
 	t.Helper()
-	eventually(t, 10*time.Second, func() bool {
-		for _, n := range nodes {
-			if n.io.Of(nsp, nil).Adapter().ServerCount() != int64(want) {
-				return false
-			}
-		}
-		return true
-	}, "every node of namespace %s counts %d servers", nsp, want)
+	testsupport.WaitServerCount(t, 10*time.Second, nsp, want, serverCounters(nodes, nsp)...)
+}
+
+// serverCounters are the adapters of namespace nsp on nodes, as testsupport.WaitServerCount
+// polls them.
+func serverCounters(nodes []*node, nsp string) []testsupport.ServerCounter {
+	out := make([]testsupport.ServerCounter, len(nodes))
+	for i, n := range nodes {
+		out[i] = n.io.Of(nsp, nil).Adapter()
+	}
+	return out
 }
 
 // eventually waits for cond, checking every 10 ms, for state that no event announces (a room
@@ -197,18 +181,11 @@ type clientEvent struct {
 // connect opens a websocket client to nsp on n and returns it with the server-side socket.
 func connect(t testing.TB, n *node, nsp string, auth map[string]any) (*testClient, *socket.Socket) {
 	t.Helper()
-	// Some connects never complete with the Go client v3.0.1 and server v3.0.2, adapter or not
-	// (a few in a hundred under -race), through two races of the libraries: the client's
-	// Manager.Open subscribes to the engine's "open" after starting it and can miss it, and the
-	// server can read the CONNECT packet before its Client listens for it. Both are silent, so a
-	// connect that takes more than a second (they take milliseconds) is abandoned and retried.
-	var c *testClient
-	for attempt := 1; c == nil; attempt++ {
-		c = dial(n, nsp, auth)
-		if c == nil && attempt == 5 {
-			t.Fatalf("client did not connect to %s%s in 5 attempts", n.url, nsp)
-		}
+	sock, err := testsupport.Connect(context.Background(), n.url, nsp, auth, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	c := &testClient{Socket: sock, manager: sock.Io(), events: make(chan clientEvent, 1000)}
 	t.Cleanup(func() { c.Disconnect() })
 	// The client's id is its server-side socket's id.
 	s, ok := n.io.Of(nsp, nil).Sockets().Load(socket.SocketId(c.Id()))
@@ -216,46 +193,6 @@ func connect(t testing.TB, n *node, nsp string, auth map[string]any) (*testClien
 		t.Fatalf("no server-side socket %s on %s", c.Id(), nsp)
 	}
 	return c, s
-}
-
-// dial connects a websocket client, or returns nil after about a second.
-func dial(n *node, nsp string, auth map[string]any) *testClient {
-	opts := client.DefaultOptions()
-	opts.SetTransports(types.NewSet(transports.WebSocket))
-	opts.SetReconnection(false)
-	opts.SetForceNew(true)
-	opts.SetAutoConnect(false) // else it may connect before the listener below exists
-	if auth != nil {
-		opts.SetAuth(auth)
-	}
-	manager := client.NewManager(n.url, opts)
-	// Open the connection before the socket: Socket.Connect (client v3.0.1) sends CONNECT from
-	// its "open" listener and again when it then finds the manager open, so a connection that
-	// opens in between carries two CONNECTs, and the server closes it ("transport close"), at
-	// once or just after the client saw "connect".
-	opened := make(chan error, 1)
-	manager.Open(func(err error) { opened <- err })
-	select {
-	case err := <-opened:
-		if err != nil {
-			return nil
-		}
-	case <-time.After(time.Second):
-		manager.Socket(nsp, opts).Disconnect() // closes the manager, its engine and timer
-		return nil
-	}
-	c := &testClient{Socket: manager.Socket(nsp, opts), manager: manager, events: make(chan clientEvent, 1000)}
-	connected := make(chan struct{})
-	var once sync.Once
-	_ = c.On("connect", func(...any) { once.Do(func() { close(connected) }) })
-	c.Connect()
-	select {
-	case <-connected:
-		return c
-	case <-time.After(time.Second):
-		c.Disconnect()
-		return nil
-	}
 }
 
 // record makes the client queue every ev it receives, for next and none.
@@ -289,3 +226,173 @@ func (c *testClient) none(t testing.TB) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// The helpers below serve the suites on three nodes (adapter_test.go, emitter_integration_test.go,
+// lifecycle_test.go) and the mixed-cluster tests.
+
+// threeNodes is upstream's test context: three servers, one client on each.
+type threeNodes struct {
+	nodes   []*node
+	clients []*testClient
+	sockets []*socket.Socket // server-side sockets of the clients, by node
+}
+
+func setupThree(t *testing.T) *threeNodes {
+	t.Helper()
+	c := &threeNodes{nodes: cluster(t, 3, testOptions(t))}
+	for _, n := range c.nodes {
+		cl, s := connect(t, n, "/", nil)
+		c.clients = append(c.clients, cl)
+		c.sockets = append(c.sockets, s)
+	}
+	return c
+}
+
+// ackResult is what an emit with acknowledgements delivered.
+type ackResult struct {
+	responses []any
+	err       error
+}
+
+func awaitAck(t *testing.T, ch <-chan ackResult) ackResult {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(15 * time.Second):
+		t.Fatal("acknowledgement callback never called")
+	}
+	return ackResult{}
+}
+
+func ackInto(ch chan<- ackResult) socket.Ack {
+	var once sync.Once
+	return func(responses []any, err error) {
+		once.Do(func() { ch <- ackResult{responses, err} })
+	}
+}
+
+// replyWith makes a client acknowledge ev with value.
+func replyWith(cl *testClient, ev string, value any) {
+	_ = cl.On(types.EventName(ev), func(args ...any) {
+		if ack, ok := args[len(args)-1].(func([]any, error)); ok {
+			ack([]any{value}, nil)
+		}
+	})
+}
+
+func hasRoom(s *socket.Socket, room string) bool { return s.Rooms().Has(socket.Room(room)) }
+
+// waitRooms waits until each server-side socket's membership of room is as wanted.
+func waitRooms(t *testing.T, c *threeNodes, room string, want ...bool) {
+	t.Helper()
+	eventually(t, 5*time.Second, func() bool {
+		for i, s := range c.sockets {
+			if hasRoom(s, room) != want[i] {
+				return false
+			}
+		}
+		return true
+	}, "room %s membership is %v", room, want)
+}
+
+// assertStays checks that a later cluster message (a broadcast every client receives) finds
+// the rooms unchanged, so that a socket the request should not have touched was not touched
+// late either.
+func assertStays(t *testing.T, c *threeNodes, room string, want ...bool) {
+	t.Helper()
+	for _, cl := range c.clients {
+		cl.record("sync")
+	}
+	c.nodes[0].io.Emit("sync")
+	for _, cl := range c.clients {
+		cl.next(t)
+	}
+	for i, s := range c.sockets {
+		if hasRoom(s, room) != want[i] {
+			t.Fatalf("socket %d in %s: %v, want %v", i, room, hasRoom(s, room), want[i])
+		}
+	}
+}
+
+func fetchSockets(t *testing.T, op *socket.BroadcastOperator) []*socket.RemoteSocket {
+	t.Helper()
+	type result struct {
+		sockets []*socket.RemoteSocket
+		err     error
+	}
+	ch := make(chan result, 1)
+	op.FetchSockets()(func(s []*socket.RemoteSocket, err error) { ch <- result{s, err} })
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			t.Fatalf("fetchSockets: %v", r.err)
+		}
+		return r.sockets
+	case <-time.After(15 * time.Second):
+		t.Fatal("fetchSockets never answered")
+	}
+	return nil
+}
+
+// serverOn registers a serverSideEmit listener on a node's "/" namespace.
+func serverOn(n *node, ev string, fn func(args ...any)) {
+	_ = n.io.Sockets().On(ev, fn)
+}
+
+// ackFromArgs returns the acknowledgement callback a serverSideEmit listener receives last.
+func ackFromArgs(t *testing.T, args []any) socket.Ack {
+	ack, ok := args[len(args)-1].(socket.Ack)
+	if !ok {
+		t.Errorf("last argument %T is not an acknowledgement", args[len(args)-1])
+		return func([]any, error) {}
+	}
+	return ack
+}
+
+// Value helpers: the Go client decodes JSON numbers as float64, msgpack ones arrive as int64.
+
+func numberIs(v any, want int64) bool {
+	switch n := v.(type) {
+	case int64:
+		return n == want
+	case int:
+		return int64(n) == want
+	case float64:
+		return n == float64(want)
+	case uint64:
+		return int64(n) == want
+	}
+	return false
+}
+
+func sortedNumbers(vs []any) []int64 {
+	out := []int64{}
+	for _, v := range vs {
+		switch n := v.(type) {
+		case int64:
+			out = append(out, n)
+		case float64:
+			out = append(out, int64(n))
+		case int:
+			out = append(out, int64(n))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func asBytes(v any) ([]byte, bool) {
+	switch b := v.(type) {
+	case []byte:
+		return b, true
+	case interface{ Bytes() []byte }:
+		return b.Bytes(), true
+	}
+	return nil, false
+}
+
+func isBytes(v any, want []byte) bool {
+	b, ok := asBytes(v)
+	return ok && bytes.Equal(b, want)
+}

@@ -16,6 +16,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 
+	"github.com/socketio-go/aws-sqs-adapter/internal/testsupport"
 	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
 )
 
@@ -130,7 +131,7 @@ func TestRedeliveredClientCountIsNotCountedTwice(t *testing.T) {
 	self := io.Sockets().Adapter().(*namespaceAdapter).uid
 	const peer = "ffffffff00000001"
 	q.batches <- []sqstypes.Message{sqsMessage(t, "hb", &wire.Message{Type: wire.Heartbeat, Nsp: "/", UID: peer}, nil)}
-	eventually(t, 5*time.Second, func() bool { return io.Sockets().Adapter().ServerCount() == 2 }, "the peer is counted")
+	testsupport.WaitServerCount(t, 5*time.Second, "/", 2, io.Sockets().Adapter()) // the peer is counted
 
 	ch := make(chan ackResult, 1)
 	io.Timeout(3*time.Second).Emit("question", ackInto(ch))

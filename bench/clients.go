@@ -1,14 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"sync"
 	"time"
 
-	"github.com/zishang520/socket.io/clients/engine/v3/transports"
 	client "github.com/zishang520/socket.io/clients/socket/v3"
-	"github.com/zishang520/socket.io/v3/pkg/types"
+
+	"github.com/socketio-go/aws-sqs-adapter/internal/testsupport"
 )
 
 // benchEvent is the event every broadcast of the benchmark carries. Its one argument is
@@ -157,44 +158,16 @@ type benchClient struct {
 	sock *client.Socket
 }
 
-// dialClient connects to url, retrying a connect that does not complete: about one connect in
-// a hundred never completes with the Go client v3.0.1. As harness_test.go does, the manager's
-// connection opens before the socket: Socket.Connect (client v3.0.1) sends CONNECT from its
-// "open" listener and again when it then finds the manager open, so a connection that opens in
-// between carries two CONNECTs and the server closes it.
+// dialClient connects client idx to url (testsupport.Connect: it works around the races of the
+// Go client v3.0.1), recording what it receives in tr.
 func dialClient(url string, idx int, tr *tracker) (*benchClient, error) {
-	for attempt := 1; attempt <= 5; attempt++ {
-		opts := client.DefaultOptions()
-		opts.SetTransports(types.NewSet(transports.WebSocket))
-		opts.SetReconnection(false)
-		opts.SetForceNew(true)
-		opts.SetAutoConnect(false)
-		manager := client.NewManager(url, opts)
-		opened := make(chan error, 1)
-		manager.Open(func(err error) { opened <- err })
-		select {
-		case err := <-opened:
-			if err != nil {
-				continue
-			}
-		case <-time.After(2 * time.Second):
-			manager.Socket("/", opts).Disconnect() // closes the manager, its engine and timer
-			continue
-		}
-		s := manager.Socket("/", opts)
-		connected := make(chan struct{})
-		var once sync.Once
-		_ = s.On("connect", func(...any) { once.Do(func() { close(connected) }) })
+	s, err := testsupport.Connect(context.Background(), url, "/", nil, func(s *client.Socket) {
 		_ = s.On(benchEvent, func(args ...any) { tr.record(idx, args) })
-		s.Connect()
-		select {
-		case <-connected:
-			return &benchClient{sock: s}, nil
-		case <-time.After(2 * time.Second):
-			s.Disconnect()
-		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("client %d: %w", idx, err)
 	}
-	return nil, fmt.Errorf("client %d did not connect to %s in 5 attempts", idx, url)
+	return &benchClient{sock: s}, nil
 }
 
 func (c *benchClient) close() { c.sock.Disconnect() }

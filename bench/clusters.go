@@ -17,13 +17,15 @@ import (
 
 	sqsadapter "github.com/socketio-go/aws-sqs-adapter"
 	"github.com/socketio-go/aws-sqs-adapter/internal/nodepeer"
+	"github.com/socketio-go/aws-sqs-adapter/internal/testsupport"
 )
 
 // cluster is one side of the benchmark: three servers on one topic of their own. The
 // broadcasts of the workload are always emitted by node 0.
 type cluster interface {
 	urls() []string
-	serverCounts(ctx context.Context) ([]int, error)
+	// serverCounters are the servers' namespace "/", for testsupport.AwaitServerCount.
+	serverCounters() []testsupport.ServerCounter
 	// emit sends count broadcasts of benchEvent from node 0 at rate per second.
 	emit(ctx context.Context, step int, rate float64, count int, pad string) (emitResult, error)
 	snapshot(ctx context.Context) ([]nodeSnap, error)
@@ -122,12 +124,12 @@ func (c *goCluster) urls() []string {
 	return out
 }
 
-func (c *goCluster) serverCounts(context.Context) ([]int, error) {
-	out := make([]int, len(c.nodes))
+func (c *goCluster) serverCounters() []testsupport.ServerCounter {
+	out := make([]testsupport.ServerCounter, len(c.nodes))
 	for i, n := range c.nodes {
-		out[i] = int(n.io.Of("/", nil).Adapter().ServerCount())
+		out[i] = n.io.Of("/", nil).Adapter()
 	}
-	return out, nil
+	return out
 }
 
 func (c *goCluster) emit(ctx context.Context, step int, rate float64, count int, pad string) (emitResult, error) {
@@ -225,14 +227,12 @@ func (c *nodeCluster) urls() []string {
 	return out
 }
 
-func (c *nodeCluster) serverCounts(ctx context.Context) ([]int, error) {
-	out := make([]int, len(c.peers))
+func (c *nodeCluster) serverCounters() []testsupport.ServerCounter {
+	out := make([]testsupport.ServerCounter, len(c.peers))
 	for i, p := range c.peers {
-		if err := p.CallInto(ctx, "serverCount", map[string]any{"nsp": "/"}, &out[i]); err != nil {
-			return nil, err
-		}
+		out[i] = p.ServerCounter("/")
 	}
-	return out, nil
+	return out
 }
 
 func (c *nodeCluster) emit(ctx context.Context, step int, rate float64, count int, pad string) (emitResult, error) {

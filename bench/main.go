@@ -18,8 +18,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -34,9 +32,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/socketio-go/aws-sqs-adapter/internal/testsupport"
 )
 
 type settings struct {
@@ -86,12 +85,9 @@ func main() {
 		log.Print("AWS_ENDPOINT_URL is not set: this runs against real AWS (and costs money); run `make bench` for the emulator")
 	}
 	ctx := context.Background()
-	cfg, err := config.LoadDefaultConfig(ctx)
+	cfg, err := testsupport.LoadAWSConfig(ctx)
 	if err != nil {
 		log.Fatal(err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
 	}
 	began := time.Now()
 	res := results{
@@ -313,16 +309,12 @@ func costOf(st step) costAt {
 	}
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
+// runSide runs the workload on one side, phase by phase: the baseline (Go only), the cluster and
+// its clients, the warm-up, the idle window, latency, the throughput search, the metrics.
 func (b *bencher) runSide(ctx context.Context, side string) (*sideResult, error) {
 	began := time.Now()
 	r := &sideResult{LoadStart: loadAvg()}
-	topic := "bench-" + side + "-" + randomHex(4)
+	topic := testsupport.UniqueName("bench-" + side)
 	if side == "go" {
 		// What io.Emit costs without any cluster: the latency workload on a lone server with the
 		// in-memory adapter, before the cluster starts.
@@ -333,104 +325,176 @@ func (b *bencher) runSide(ctx context.Context, side string) (*sideResult, error)
 		}
 		r.Baseline = &base
 	}
-	log.Printf("%s: starting %d servers on topic %s", side, b.s.Nodes, topic)
 	startCtx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
-	var c cluster
-	var err error
+	c, err := b.startCluster(startCtx, side, topic)
+	if err != nil {
+		return nil, err
+	}
+	defer closeCluster(side, c)
+	cl, err := b.connectClients(startCtx, side, c)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.close()
+	if err := b.warmUp(ctx, side, c, cl, topic); err != nil {
+		return nil, err
+	}
+	if r.Idle, r.IdleCPU, err = b.measureIdle(ctx, side, c); err != nil {
+		return nil, err
+	}
+	if r.Latency, err = b.measureLatency(ctx, side, c, cl.tr, topic); err != nil {
+		return nil, err
+	}
+	lo, hi, err := b.searchThroughput(ctx, side, c, cl.tr, topic, r)
+	if err != nil {
+		return nil, err
+	}
+	r.Metrics = b.sideMetrics(side, r, lo, hi)
+	r.LoadEnd = loadAvg()
+	r.Seconds = time.Since(began).Seconds()
+	log.Printf("%s: throughput %.0f/s, p50 %.1f ms, p99 %.1f ms (%.0f s)", side, r.Metrics.Throughput, r.Metrics.P50ms, r.Metrics.P99ms, r.Seconds)
+	return r, nil
+}
+
+// startCluster starts the side's servers on topic.
+func (b *bencher) startCluster(ctx context.Context, side, topic string) (cluster, error) {
+	log.Printf("%s: starting %d servers on topic %s", side, b.s.Nodes, topic)
 	switch side {
 	case "go":
-		c, err = startGoCluster(startCtx, b.cfg, b.s.Nodes, topic)
+		return startGoCluster(ctx, b.cfg, b.s.Nodes, topic)
 	case "node":
-		c, err = startNodeCluster(startCtx, b.s.Nodes, topic)
+		return startNodeCluster(ctx, b.s.Nodes, topic)
 	default:
 		return nil, fmt.Errorf("unknown side %q (go, node)", side)
 	}
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := c.close(closeCtx); err != nil {
-			log.Printf("%s: closing: %v", side, err)
-		}
-	}()
+}
 
-	// Clients: ClientsPerNode on every node; those on nodes other than node 0 are "remote".
+func closeCluster(side string, c cluster) {
+	closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.close(closeCtx); err != nil {
+		log.Printf("%s: closing: %v", side, err)
+	}
+}
+
+// sideClients are the clients of one side, and what they receive.
+type sideClients struct {
+	urls    []string // by client
+	clients []*benchClient
+	tr      *tracker
+}
+
+func (s *sideClients) close() {
+	for _, cl := range s.clients {
+		if cl != nil {
+			cl.close()
+		}
+	}
+}
+
+// redial connects client i again.
+func (s *sideClients) redial(i int) error {
+	s.clients[i].close()
+	var err error
+	s.clients[i], err = dialClient(s.urls[i], i, s.tr)
+	return err
+}
+
+// connectClients connects ClientsPerNode clients to every node (those on nodes other than node 0
+// are "remote") and waits until the servers count each other.
+func (b *bencher) connectClients(ctx context.Context, side string, c cluster) (*sideClients, error) {
+	s := &sideClients{}
 	var remote []bool
-	var urls []string
 	for i, u := range c.urls() {
 		for range b.s.ClientsPerNode {
 			remote = append(remote, i != 0)
-			urls = append(urls, u)
+			s.urls = append(s.urls, u)
 		}
 	}
-	tr := newTracker(remote)
-	clients := make([]*benchClient, len(urls))
-	defer func() {
-		for _, cl := range clients {
-			if cl != nil {
-				cl.close()
-			}
-		}
-	}()
-	for i, u := range urls {
-		if clients[i], err = dialClient(u, i, tr); err != nil {
+	s.tr = newTracker(remote)
+	s.clients = make([]*benchClient, len(s.urls))
+	for i, u := range s.urls {
+		var err error
+		if s.clients[i], err = dialClient(u, i, s.tr); err != nil {
+			s.close()
 			return nil, err
 		}
 	}
-	if err := b.waitServerCount(startCtx, c); err != nil {
+	if err := testsupport.AwaitServerCount(ctx, b.s.Nodes, c.serverCounters()...); err != nil {
+		s.close()
 		return nil, err
 	}
-	log.Printf("%s: %d servers see each other, %d clients connected", side, b.s.Nodes, len(urls))
-	// Warm-up (step 0): every client must receive; the Go client (v3.0.1) now and then reports
-	// a connection that never delivers anything, and such a client is connected again.
+	log.Printf("%s: %d servers see each other, %d clients connected", side, b.s.Nodes, len(s.urls))
+	return s, nil
+}
+
+// warmUp runs step 0, in which every client must receive; the Go client (v3.0.1) now and then
+// reports a connection that never delivers anything, and such a client is connected again.
+func (b *bencher) warmUp(ctx context.Context, side string, c cluster, cl *sideClients, topic string) error {
 	for attempt := 1; ; attempt++ {
-		if _, err := b.runStep(ctx, c, tr, topic, 0, b.s.LatencyRate, 5); err != nil {
-			return nil, err
+		if _, err := b.runStep(ctx, c, cl.tr, topic, 0, b.s.LatencyRate, 5); err != nil {
+			return err
 		}
-		silent := tr.silent()
+		silent := cl.tr.silent()
 		if len(silent) == 0 {
-			break
+			return nil
 		}
 		if attempt == 3 {
-			return nil, fmt.Errorf("clients %v receive nothing after %d attempts", silent, attempt)
+			return fmt.Errorf("clients %v receive nothing after %d attempts", silent, attempt)
 		}
 		log.Printf("%s: clients %v received nothing: connecting them again", side, silent)
 		for _, i := range silent {
-			clients[i].close()
-			if clients[i], err = dialClient(urls[i], i, tr); err != nil {
-				return nil, err
+			if err := cl.redial(i); err != nil {
+				return err
 			}
 		}
 	}
+}
 
-	// Idle.
+// measureIdle measures the AWS requests and CPU of the idle cluster for IdleSeconds.
+func (b *bencher) measureIdle(ctx context.Context, side string, c cluster) (window, cpuUse, error) {
 	log.Printf("%s: idle for %v", side, time.Duration(b.s.IdleSeconds*float64(time.Second)))
 	s0, err := c.snapshot(ctx)
 	if err != nil {
-		return nil, err
+		return window{}, cpuUse{}, err
 	}
 	pids := cpuPIDs{emulator: b.emu, peers: c.pids()}
 	t0, cpu0 := time.Now(), sampleCPU(pids)
 	time.Sleep(time.Duration(b.s.IdleSeconds * float64(time.Second)))
 	s1, err := c.snapshot(ctx)
 	if err != nil {
-		return nil, err
+		return window{}, cpuUse{}, err
 	}
-	r.Idle = diff(s0, s1, time.Since(t0).Seconds())
-	r.IdleCPU = cpuBetween(cpu0, sampleCPU(pids), b.s.cores())
+	return diff(s0, s1, time.Since(t0).Seconds()), cpuBetween(cpu0, sampleCPU(pids), b.s.cores()), nil
+}
 
-	// Latency at a light rate; step ids: 1 for latency, 2.. for the throughput search.
-	stepID := 1
+// Step ids: 0 for the warm-up, 1 for latency, 2.. for the throughput search.
+const latencyStep = 1
+
+// measureLatency runs the latency step: LatencyRate for LatencySeconds.
+func (b *bencher) measureLatency(ctx context.Context, side string, c cluster, tr *tracker, topic string) (step, error) {
 	log.Printf("%s: latency at %.0f/s for %.0f s", side, b.s.LatencyRate, b.s.LatencySeconds)
-	r.Latency, err = b.runStep(ctx, c, tr, topic, stepID, b.s.LatencyRate, int(b.s.LatencyRate*b.s.LatencySeconds))
-	if err != nil {
-		return nil, err
-	}
+	return b.runStep(ctx, c, tr, topic, latencyStep, b.s.LatencyRate, int(b.s.LatencyRate*b.s.LatencySeconds))
+}
 
-	// Throughput: double until a step fails, then bisect.
+// searchThroughput doubles the rate from StartRate until a step fails, then bisects between the
+// last passing and the first failing rate. It adds every step to r.Steps, counts the retried
+// ones in r.Metrics.TransientFailures, and returns the highest passing rate (lo) and the lowest
+// failing one (hi, 0 when MaxRate passed). With -cpuprofile, the Go side's search is profiled.
+func (b *bencher) searchThroughput(ctx context.Context, side string, c cluster, tr *tracker, topic string, r *sideResult) (lo, hi float64, err error) {
+	if side == "go" && b.cpuProfile != "" {
+		f, err := os.Create(b.cpuProfile)
+		if err != nil {
+			return 0, 0, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return 0, 0, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	stepID := latencyStep
 	// A step that failed only because an AWS request failed (the messages that request had
 	// taken come back after the visibility timeout; the SDK's retry backoff holds up that
 	// node's polling meanwhile) measures that transient, not the rate: it is recorded, counted,
@@ -452,22 +516,10 @@ func (b *bencher) runSide(ctx context.Context, side string) (*sideResult, error)
 			log.Printf("  step %d failed on a transient AWS error only: trying %.0f/s again", stepID, rate)
 		}
 	}
-	if side == "go" && b.cpuProfile != "" {
-		f, err := os.Create(b.cpuProfile)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, err
-		}
-		defer pprof.StopCPUProfile()
-	}
-	var lo, hi float64
 	for rate := b.s.StartRate; rate <= b.s.MaxRate; rate *= 2 {
 		st, err := try(rate)
 		if err != nil {
-			return nil, err
+			return 0, 0, err
 		}
 		if !st.Pass {
 			hi = rate
@@ -479,7 +531,7 @@ func (b *bencher) runSide(ctx context.Context, side string) (*sideResult, error)
 		mid := math.Round((lo + hi) / 2)
 		st, err := try(mid)
 		if err != nil {
-			return nil, err
+			return 0, 0, err
 		}
 		if st.Pass {
 			lo = mid
@@ -487,8 +539,12 @@ func (b *bencher) runSide(ctx context.Context, side string) (*sideResult, error)
 			hi = mid
 		}
 	}
+	return lo, hi, nil
+}
 
-	// Metrics.
+// sideMetrics sums up the side: throughput lo (capped when hi is 0), latency, the per-1000 costs
+// at the throughput rate's longest passing step, and the emit call times (Go).
+func (b *bencher) sideMetrics(side string, r *sideResult, lo, hi float64) metrics {
 	m := metrics{
 		Throughput:        lo,
 		ThroughputCapped:  hi == 0,
@@ -520,11 +576,7 @@ func (b *bencher) runSide(ctx context.Context, side string) (*sideResult, error)
 		}
 	}
 	m.TransientFailures = r.Metrics.TransientFailures
-	r.Metrics = m
-	r.LoadEnd = loadAvg()
-	r.Seconds = time.Since(began).Seconds()
-	log.Printf("%s: throughput %.0f/s, p50 %.1f ms, p99 %.1f ms (%.0f s)", side, m.Throughput, m.P50ms, m.P99ms, r.Seconds)
-	return r, nil
+	return m
 }
 
 // baseline runs the latency workload on one Go server with the default in-memory adapter and
@@ -547,7 +599,7 @@ func (b *bencher) baseline(ctx context.Context) (step, error) {
 		}
 		defer cl.close()
 	}
-	return b.runStep(ctx, c, tr, "bench-none-"+randomHex(4), 1, b.s.LatencyRate, int(b.s.LatencyRate*b.s.LatencySeconds))
+	return b.runStep(ctx, c, tr, testsupport.UniqueName("bench-none"), 1, b.s.LatencyRate, int(b.s.LatencyRate*b.s.LatencySeconds))
 }
 
 func per1000(n, of uint64) float64 {
@@ -555,23 +607,6 @@ func per1000(n, of uint64) float64 {
 		return 0
 	}
 	return math.Round(float64(n)/float64(of)*1000*10) / 10
-}
-
-func (b *bencher) waitServerCount(ctx context.Context, c cluster) error {
-	for {
-		counts, err := c.serverCounts(ctx)
-		if err != nil {
-			return err
-		}
-		if !slices.ContainsFunc(counts, func(n int) bool { return n != b.s.Nodes }) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("server counts %v, want %d each: %w", counts, b.s.Nodes, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
 
 // runStep emits count broadcasts at rate from node 0 and checks that every remote client got

@@ -200,17 +200,36 @@ func closeAll(servers []*server) error {
 	return errors.Join(errs...)
 }
 
-// connect opens a websocket client to url. A connect of the Go client (v3.0.1) is now and then
-// lost (the engine connection opens, the Socket.IO CONNECT never completes): after 3 s it is
-// abandoned and tried again, three times at the most.
+// connect opens a websocket client to url, working around two races of the Go client v3.0.1:
+//   - Socket.Connect sends CONNECT from its "open" listener and again when it then finds the
+//     manager open, so a connection that opens in between carries two CONNECTs and the server
+//     closes it. So the manager's connection is opened first, then the socket connects over it.
+//   - Now and then a connect is lost (the connection or the CONNECT never completes, silently):
+//     a step that takes more than 2 s (they take milliseconds) is abandoned and the connect tried
+//     again, five times at the most.
 func connect(ctx context.Context, url string) (*client.Socket, error) {
-	for range 3 {
+	for range 5 {
 		opts := client.DefaultOptions()
 		opts.SetTransports(types.NewSet(transports.WebSocket))
 		opts.SetReconnection(false)
 		opts.SetForceNew(true)
 		opts.SetAutoConnect(false)
-		c := client.NewManager(url, opts).Socket("/", opts)
+		manager := client.NewManager(url, opts)
+		opened := make(chan error, 1)
+		manager.Open(func(err error) { opened <- err })
+		select {
+		case err := <-opened:
+			if err != nil {
+				continue
+			}
+		case <-time.After(2 * time.Second):
+			manager.Socket("/", opts).Disconnect() // closes the manager, its engine and timer
+			continue
+		case <-ctx.Done():
+			manager.Socket("/", opts).Disconnect()
+			return nil, ctx.Err()
+		}
+		c := manager.Socket("/", opts)
 		connected := make(chan struct{})
 		var once sync.Once
 		_ = c.On("connect", func(...any) { once.Do(func() { close(connected) }) })
@@ -218,14 +237,14 @@ func connect(ctx context.Context, url string) (*client.Socket, error) {
 		select {
 		case <-connected:
 			return c, nil
-		case <-time.After(3 * time.Second):
+		case <-time.After(2 * time.Second):
 			c.Disconnect()
 		case <-ctx.Done():
 			c.Disconnect()
 			return nil, ctx.Err()
 		}
 	}
-	return nil, errors.New("no connection after 3 attempts")
+	return nil, errors.New("no connection after 5 attempts")
 }
 
 // waitFor polls cond every 20 ms until it holds or ctx ends.

@@ -4,16 +4,18 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/socketio-go/aws-sqs-adapter/internal/testsupport"
 )
 
 // TestBenchCommands covers what the benchmark (bench/) uses: Launch, emitRate, and awsStats,
 // which only a peer started with PEER_AWS_STATS=1 answers.
 func TestBenchCommands(t *testing.T) {
-	RequireEmulator(t)
+	testsupport.RequireAWS(t)
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	topic := UniqueName("nodepeer")
+	topic := testsupport.UniqueName("nodepeer")
 	a := Start(t, testConfig(topic, "peer-a"))
 	cfg := testConfig(topic, "peer-b")
 	cfg.Env = []string{"PEER_AWS_STATS=1"}
@@ -32,8 +34,7 @@ func TestBenchCommands(t *testing.T) {
 	}
 	mustCall(ctx, t, a, "connectClient", map[string]any{"name": "c1"})
 	mustCall(ctx, t, a, "clientOn", map[string]any{"name": "c1", "ev": "tick"})
-	waitServerCount(ctx, t, a, "/", 2)
-	waitServerCount(ctx, t, b, "/", 2)
+	testsupport.WaitServerCount(t, serverCountWait, "/", 2, a.ServerCounter("/"), b.ServerCounter("/"))
 
 	var sent struct {
 		Sent      int

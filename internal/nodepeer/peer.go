@@ -10,16 +10,17 @@
 // A typical mixed-cluster test:
 //
 //	func TestGoSeesNode(t *testing.T) {
-//		nodepeer.RequireEmulator(t) // skip without AWS_ENDPOINT_URL; fail under CI=true
+//		testsupport.RequireAWS(t) // skip without AWS_ENDPOINT_URL; fail under CI=true
 //		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 //		defer cancel()
-//		topic := nodepeer.UniqueName("mixed")
+//		topic := testsupport.UniqueName("mixed")
 //		node := nodepeer.Start(t, nodepeer.Config{
 //			Topic:             topic,
 //			HeartbeatInterval: 200 * time.Millisecond,
 //			HeartbeatTimeout:  1500 * time.Millisecond,
 //		})
-//		// ... start the Go server on the same topic ...
+//		// ... start the Go server on the same topic; wait until both count 2 servers:
+//		// testsupport.WaitServerCount(t, 10*time.Second, "/", 2, goAdapter, node.ServerCounter("/"))
 //		var c struct{ ID string }
 //		if err := node.CallInto(ctx, "connectClient", map[string]any{"name": "c1"}, &c); err != nil {
 //			t.Fatal(err)
@@ -40,8 +41,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -188,30 +187,6 @@ func setup() (root, node string, err error) {
 		}
 	})
 	return root, setupNode, setupErr
-}
-
-// RequireEmulator skips the test when AWS_ENDPOINT_URL is unset, except
-// under CI=true, where a missing endpoint fails it: CI must run these tests
-// (through scripts/with-emulator.sh), not silently skip them.
-func RequireEmulator(t testing.TB) {
-	t.Helper()
-	if os.Getenv("AWS_ENDPOINT_URL") != "" {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("AWS_ENDPOINT_URL is not set under CI=true: run the tests through scripts/with-emulator.sh")
-	}
-	t.Skip("AWS_ENDPOINT_URL is not set: run through scripts/with-emulator.sh")
-}
-
-// UniqueName returns prefix followed by "-" and 12 random hex digits: a
-// valid SNS topic or SQS queue-prefix name that no other test uses.
-func UniqueName(prefix string) string {
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err)
-	}
-	return prefix + "-" + hex.EncodeToString(b[:])
 }
 
 // RepoRoot returns the nearest directory at or above the working directory

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/socketio-go/aws-sqs-adapter/internal/testsupport"
 )
 
 // testConfig is a peer config for a fresh topic with short heartbeats, so a
@@ -20,38 +22,23 @@ func testConfig(topic, name string) Config {
 	}
 }
 
+// serverCountWait bounds a wait until the peers count each other (or no longer count a killed
+// one): a few heartbeats, on a loaded machine.
+const serverCountWait = 30 * time.Second
+
 // startPair starts peers A and B on a fresh topic; edit adjusts B's config.
 func startPair(t *testing.T, editB func(*Config)) (context.Context, *Peer, *Peer) {
-	RequireEmulator(t)
+	testsupport.RequireAWS(t)
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
-	topic := UniqueName("nodepeer")
+	topic := testsupport.UniqueName("nodepeer")
 	a := Start(t, testConfig(topic, "peer-a"))
 	cfg := testConfig(topic, "peer-b")
 	if editB != nil {
 		editB(&cfg)
 	}
 	return ctx, a, Start(t, cfg)
-}
-
-// waitServerCount polls serverCount of namespace nsp on p until it is want.
-func waitServerCount(ctx context.Context, t *testing.T, p *Peer, nsp string, want int) {
-	t.Helper()
-	for {
-		var n int
-		if err := p.CallInto(ctx, "serverCount", map[string]any{"nsp": nsp}, &n); err != nil {
-			t.Fatal(err)
-		}
-		if n == want {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("serverCount stayed %d, want %d", n, want)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
 
 // TestTwoPeers drives two Node peers through the emulator: a broadcast with
@@ -82,8 +69,7 @@ func TestTwoPeers(t *testing.T) {
 	mustCall(ctx, t, b, "clientOn", map[string]any{"name": "c1", "ev": "hello", "ack": map[string]any{"from": "c1", "bin": []byte{1}}})
 	mustCall(ctx, t, b, "serverOn", map[string]any{"ev": "ping", "ack": "pong"})
 
-	waitServerCount(ctx, t, a, "/", 2)
-	waitServerCount(ctx, t, b, "/", 2)
+	testsupport.WaitServerCount(t, serverCountWait, "/", 2, a.ServerCounter("/"), b.ServerCounter("/"))
 
 	// fetchSockets from A sees B's socket with its data decoded back.
 	var sockets []struct {
@@ -157,7 +143,7 @@ func TestTwoPeers(t *testing.T) {
 	if _, err := b.Call(ctx, "ping", nil); err == nil {
 		t.Fatal("a killed peer answered")
 	}
-	waitServerCount(ctx, t, a, "/", 1)
+	testsupport.WaitServerCount(t, serverCountWait, "/", 1, a.ServerCounter("/"))
 
 	start := time.Now()
 	if err := a.Close(ctx); err != nil {
@@ -205,8 +191,7 @@ func TestPeerCommands(t *testing.T) {
 	mustCall(ctx, t, b, "serverOn", map[string]any{"ev": "silent"}) // never acks
 
 	for _, nsp := range []string{"/", "/custom"} {
-		waitServerCount(ctx, t, a, nsp, 2)
-		waitServerCount(ctx, t, b, nsp, 2)
+		testsupport.WaitServerCount(t, serverCountWait, nsp, 2, a.ServerCounter(nsp), b.ServerCounter(nsp))
 	}
 
 	// Room-targeted broadcast, and a namespace broadcast on /custom.

@@ -1,39 +1,19 @@
 package sqsadapter
 
 // The cases of upstream's test suite (test/index.ts of @socket.io/aws-sqs-adapter), on three Go
-// Socket.IO servers with a real Go client connected to each, over the emulator.
+// Socket.IO servers with a real Go client connected to each, over the emulator. setupThree and
+// the other helpers the suites share are in harness_test.go.
 
 import (
-	"bytes"
 	"fmt"
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
-	"github.com/zishang520/socket.io/v3/pkg/types"
 )
-
-// threeNodes is upstream's test context: three servers, one client on each.
-type threeNodes struct {
-	nodes   []*node
-	clients []*testClient
-	sockets []*socket.Socket // server-side sockets of the clients, by node
-}
-
-func setupThree(t *testing.T) *threeNodes {
-	t.Helper()
-	c := &threeNodes{nodes: cluster(t, 3, testOptions(t))}
-	for _, n := range c.nodes {
-		cl, s := connect(t, n, "/", nil)
-		c.clients = append(c.clients, cl)
-		c.sockets = append(c.sockets, s)
-	}
-	return c
-}
 
 func TestBroadcastToAllClients(t *testing.T) {
 	c := setupThree(t)
@@ -126,39 +106,6 @@ func TestBroadcastToLocalClientsOnly(t *testing.T) {
 			t.Fatalf("remote client %d got %s", i, e.name)
 		}
 	}
-}
-
-// ackResult is what an emit with acknowledgements delivered.
-type ackResult struct {
-	responses []any
-	err       error
-}
-
-func awaitAck(t *testing.T, ch <-chan ackResult) ackResult {
-	t.Helper()
-	select {
-	case r := <-ch:
-		return r
-	case <-time.After(15 * time.Second):
-		t.Fatal("acknowledgement callback never called")
-	}
-	return ackResult{}
-}
-
-func ackInto(ch chan<- ackResult) socket.Ack {
-	var once sync.Once
-	return func(responses []any, err error) {
-		once.Do(func() { ch <- ackResult{responses, err} })
-	}
-}
-
-// replyWith makes a client acknowledge ev with value.
-func replyWith(cl *testClient, ev string, value any) {
-	_ = cl.On(types.EventName(ev), func(args ...any) {
-		if ack, ok := args[len(args)-1].(func([]any, error)); ok {
-			ack([]any{value}, nil)
-		}
-	})
 }
 
 func TestBroadcastWithMultipleAcknowledgements(t *testing.T) {
@@ -264,21 +211,6 @@ func TestBroadcastWithASingleAcknowledgementRemote(t *testing.T) {
 	c.clients[2].none(t)
 }
 
-func hasRoom(s *socket.Socket, room string) bool { return s.Rooms().Has(socket.Room(room)) }
-
-// waitRooms waits until each server-side socket's membership of room is as wanted.
-func waitRooms(t *testing.T, c *threeNodes, room string, want ...bool) {
-	t.Helper()
-	eventually(t, 5*time.Second, func() bool {
-		for i, s := range c.sockets {
-			if hasRoom(s, room) != want[i] {
-				return false
-			}
-		}
-		return true
-	}, "room %s membership is %v", room, want)
-}
-
 func TestSocketsJoinAll(t *testing.T) {
 	c := setupThree(t)
 	c.nodes[0].io.SocketsJoin("room1")
@@ -327,25 +259,6 @@ func TestSocketsLeaveGivenSocket(t *testing.T) {
 	c.nodes[0].io.In(socket.Room(c.sockets[1].Id())).SocketsLeave("room3")
 	waitRooms(t, c, "room3", true, false, true)
 	assertStays(t, c, "room3", true, false, true)
-}
-
-// assertStays checks that a later cluster message (a broadcast every client receives) finds
-// the rooms unchanged, so that a socket the request should not have touched was not touched
-// late either.
-func assertStays(t *testing.T, c *threeNodes, room string, want ...bool) {
-	t.Helper()
-	for _, cl := range c.clients {
-		cl.record("sync")
-	}
-	c.nodes[0].io.Emit("sync")
-	for _, cl := range c.clients {
-		cl.next(t)
-	}
-	for i, s := range c.sockets {
-		if hasRoom(s, room) != want[i] {
-			t.Fatalf("socket %d in %s: %v, want %v", i, room, hasRoom(s, room), want[i])
-		}
-	}
 }
 
 func TestDisconnectSocketsAll(t *testing.T) {
@@ -419,26 +332,6 @@ func TestDisconnectSocketsClosingConnections(t *testing.T) {
 	}
 }
 
-func fetchSockets(t *testing.T, op *socket.BroadcastOperator) []*socket.RemoteSocket {
-	t.Helper()
-	type result struct {
-		sockets []*socket.RemoteSocket
-		err     error
-	}
-	ch := make(chan result, 1)
-	op.FetchSockets()(func(s []*socket.RemoteSocket, err error) { ch <- result{s, err} })
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			t.Fatalf("fetchSockets: %v", r.err)
-		}
-		return r.sockets
-	case <-time.After(15 * time.Second):
-		t.Fatal("fetchSockets never answered")
-	}
-	return nil
-}
-
 func TestFetchSocketsAll(t *testing.T) {
 	c := setupThree(t)
 	got := fetchSockets(t, c.nodes[0].io.Local().Except()) // local only, as a baseline
@@ -505,11 +398,6 @@ func TestFetchSocketsLocalOnly(t *testing.T) {
 	}
 }
 
-// serverOn registers a serverSideEmit listener on a node's "/" namespace.
-func serverOn(n *node, ev string, fn func(args ...any)) {
-	_ = n.io.Sockets().On(ev, fn)
-}
-
 func TestServerSideEmit(t *testing.T) {
 	c := setupThree(t)
 	got := make(chan []any, 3)
@@ -534,16 +422,6 @@ func TestServerSideEmit(t *testing.T) {
 		t.Fatalf("unexpected %v", args)
 	default:
 	}
-}
-
-// ackFromArgs returns the acknowledgement callback a serverSideEmit listener receives last.
-func ackFromArgs(t *testing.T, args []any) socket.Ack {
-	ack, ok := args[len(args)-1].(socket.Ack)
-	if !ok {
-		t.Errorf("last argument %T is not an acknowledgement", args[len(args)-1])
-		return func([]any, error) {}
-	}
-	return ack
 }
 
 func TestServerSideEmitWithAcknowledgements(t *testing.T) {
@@ -595,51 +473,4 @@ func TestServerSideEmitSucceedsIfAnInstanceLeaves(t *testing.T) {
 	if d := time.Since(start); d >= testOptions(t).RequestTimeout {
 		t.Fatalf("resolved after %v: by the timeout, not by the node leaving", d)
 	}
-}
-
-// Value helpers: the Go client decodes JSON numbers as float64, msgpack ones arrive as int64.
-
-func numberIs(v any, want int64) bool {
-	switch n := v.(type) {
-	case int64:
-		return n == want
-	case int:
-		return int64(n) == want
-	case float64:
-		return n == float64(want)
-	case uint64:
-		return int64(n) == want
-	}
-	return false
-}
-
-func sortedNumbers(vs []any) []int64 {
-	out := []int64{}
-	for _, v := range vs {
-		switch n := v.(type) {
-		case int64:
-			out = append(out, n)
-		case float64:
-			out = append(out, int64(n))
-		case int:
-			out = append(out, int64(n))
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-func asBytes(v any) ([]byte, bool) {
-	switch b := v.(type) {
-	case []byte:
-		return b, true
-	case interface{ Bytes() []byte }:
-		return b.Bytes(), true
-	}
-	return nil, false
-}
-
-func isBytes(v any, want []byte) bool {
-	b, ok := asBytes(v)
-	return ok && bytes.Equal(b, want)
 }
