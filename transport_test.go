@@ -16,12 +16,13 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/socketio-go/aws-sqs-adapter/internal/awsproxy"
+	"github.com/socketio-go/aws-sqs-adapter/internal/testsupport"
 )
 
 // startProxy puts an AWS-like proxy with profile p in front of the endpoint under test.
 func startProxy(t testing.TB, p awsproxy.Profile) *awsproxy.Proxy {
 	t.Helper()
-	awsConfig(t) // skips, or fails under CI, without an endpoint
+	testsupport.RequireAWS(t) // skips, or fails under CI, without an endpoint
 	px, err := awsproxy.Start(os.Getenv("AWS_ENDPOINT_URL"), p)
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +34,7 @@ func startProxy(t testing.TB, p awsproxy.Profile) *awsproxy.Proxy {
 // proxiedCluster starts size nodes whose AWS clients go through px.
 func proxiedCluster(t testing.TB, px *awsproxy.Proxy, size int, opts *Options) []*node {
 	t.Helper()
-	cfg := awsConfig(t)
+	cfg := testsupport.AWSConfig(t)
 	cfg.BaseEndpoint = aws.String(px.URL())
 	nodes := make([]*node, size)
 	for i := range nodes {
