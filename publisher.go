@@ -32,9 +32,11 @@ type publisher struct {
 	closed  bool
 	started bool
 	// abandon cancels the AWS calls in flight when close runs out of time.
-	abandon  context.CancelFunc
-	done     chan struct{} // closed when run returns
-	failures atomic.Int64  // consecutive failed attempts
+	abandon context.CancelFunc
+	done    chan struct{} // closed when run returns
+	// failingSince is when the current streak of failed publishes began (unix ns), 0 outside
+	// one.
+	failingSince atomic.Int64
 	// waiting counts the messages queued or in a batch that waits for a request slot: what
 	// PublishBufferSize bounds. A batch being sent no longer counts.
 	waiting atomic.Int64
@@ -216,12 +218,12 @@ func (p *publisher) sendWithRetries(ctx context.Context, batch []*wire.Message) 
 	deadline := time.Now().Add(publishRetryWindow)
 	for attempt := 1; ; attempt++ {
 		res := p.t.resources()
+		sent := time.Now().UnixNano()
 		retry, err := p.send(ctx, res.topicArn, batch)
 		if len(retry) == 0 {
-			if err == nil {
-				if n := p.failures.Swap(0); n > 0 {
-					p.t.log.Info("sqsadapter: publishing again", "failedAttempts", n)
-				}
+			// Only a request sent after the streak began ends it: requests in flight overlap.
+			if since := p.failingSince.Load(); err == nil && since != 0 && sent > since && p.failingSince.CompareAndSwap(since, 0) {
+				p.t.log.Info("sqsadapter: publishing again", "failingFor", time.Duration(time.Now().UnixNano()-since).Round(time.Millisecond))
 			}
 			return
 		}
@@ -229,8 +231,8 @@ func (p *publisher) sendWithRetries(ctx context.Context, batch []*wire.Message) 
 			atomic.AddUint64(&p.t.stats.s.PublishFailures, uint64(len(retry)))
 			return
 		}
-		if p.failures.Add(1) == 1 {
-			p.t.errs.report(err)
+		if p.failingSince.CompareAndSwap(0, time.Now().UnixNano()) {
+			p.t.errs.report(err) // once per streak
 		}
 		if time.Now().After(deadline) {
 			atomic.AddUint64(&p.t.stats.s.PublishFailures, uint64(len(retry)))

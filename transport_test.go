@@ -31,14 +31,18 @@ func startProxy(t testing.TB, p awsproxy.Profile) *awsproxy.Proxy {
 	return px
 }
 
-// proxiedCluster starts size nodes whose AWS clients go through px.
-func proxiedCluster(t testing.TB, px *awsproxy.Proxy, size int, opts *Options) []*node {
+// proxiedCluster starts size nodes whose AWS clients go through px; tweak, if set, changes the
+// options of node i.
+func proxiedCluster(t testing.TB, px *awsproxy.Proxy, size int, opts *Options, tweak ...func(i int, o *Options)) []*node {
 	t.Helper()
 	cfg := testsupport.AWSConfig(t)
 	cfg.BaseEndpoint = aws.String(px.URL())
 	nodes := make([]*node, size)
 	for i := range nodes {
 		o := *opts
+		for _, f := range tweak {
+			f(i, &o)
+		}
 		nodes[i] = startNodeWith(t, NewAdapterBuilder(sns.NewFromConfig(cfg), sqs.NewFromConfig(cfg), &o))
 	}
 	waitServerCount(t, nodes, "/", size)
@@ -143,10 +147,13 @@ func TestBroadcastsKeepTheirSendersOrderThroughReordering(t *testing.T) {
 func TestThrottledPublishesAreRetriedWithBackoffAndReportedOnce(t *testing.T) {
 	px := startProxy(t, awsproxy.Profile{})
 	opts := testOptions(t)
-	sink := &countingSink{}
-	opts.OnError = sink.onError
 	opts.HeartbeatTimeout = 10 * time.Second
-	nodes := proxiedCluster(t, px, 2, opts)
+	sink := &countingSink{} // the sender's: the other node's heartbeats are throttled too
+	nodes := proxiedCluster(t, px, 2, opts, func(i int, o *Options) {
+		if i == 0 {
+			o.OnError = sink.onError
+		}
+	})
 	cl, _ := connect(t, nodes[1], "/", nil)
 	r := recordOrder(cl)
 
