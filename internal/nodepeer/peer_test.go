@@ -196,7 +196,6 @@ func TestPeerCommands(t *testing.T) {
 
 	// Room-targeted broadcast, and a namespace broadcast on /custom.
 	mustCall(ctx, t, a, "emit", map[string]any{"rooms": []string{"r1"}, "event": "news", "args": []any{"to-r1"}})
-	mustCall(ctx, t, a, "emit", map[string]any{"nsp": "/custom", "volatile": true, "event": "cnews", "args": []any{time.UnixMilli(1700000000123).UTC()}})
 	ev, err := b.WaitEvent(ctx, func(e Event) bool { return e.Name == "client" && e.Str("ev") == "news" })
 	if err != nil {
 		t.Fatal(err)
@@ -204,6 +203,9 @@ func TestPeerCommands(t *testing.T) {
 	if args := ev.Value("args").([]any); len(args) != 1 || args[0] != "to-r1" {
 		t.Fatalf("news: %s", ev.Raw)
 	}
+	// Only once "news" arrived: a volatile packet is dropped when the connection it shares with
+	// c1 is still busy writing, as Socket.IO means it to be.
+	mustCall(ctx, t, a, "emit", map[string]any{"nsp": "/custom", "volatile": true, "event": "cnews", "args": []any{time.UnixMilli(1700000000123).UTC()}})
 	ev, err = b.WaitEvent(ctx, func(e Event) bool { return e.Name == "client" && e.Str("name") == "c2" })
 	if err != nil {
 		t.Fatal(err)
