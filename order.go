@@ -45,6 +45,7 @@ type orderer struct {
 
 // stream is what the orderer knows of one sender's numbered messages.
 type stream struct {
+	first    uint64                 // the first number heard: earlier ones may still come
 	next     uint64                 // the number to deliver next
 	held     map[uint64]heldMessage // arrived ahead of next
 	gapSince time.Time              // when the oldest held message arrived
@@ -85,8 +86,8 @@ func (o *orderer) add(m *wire.Message, now time.Time) {
 	s := o.streams[key]
 	if s == nil {
 		// The first message heard from this stream: whatever came before was sent before this
-		// node listened, or is late.
-		s = &stream{next: n + 1, held: map[uint64]heldMessage{}, skipped: map[uint64]time.Time{}, lastSeen: now}
+		// node listened, or overtaken by this one, and is delivered when it comes.
+		s = &stream{first: n, next: n + 1, held: map[uint64]heldMessage{}, skipped: map[uint64]time.Time{}, lastSeen: now}
 		o.streams[key] = s
 		o.push(m)
 		return
@@ -108,9 +109,9 @@ func (o *orderer) add(m *wire.Message, now time.Time) {
 		s.held[n] = heldMessage{m, now}
 		atomic.AddUint64(&o.stats.s.Reordered, 1)
 		o.signal()
-	default: // n < s.next: given up on, or delivered already
-		if _, late := s.skipped[n]; late {
-			delete(s.skipped, n)
+	default: // n < s.next: given up on, from before the first heard, or delivered already
+		if _, late := s.skipped[n]; late || n < s.first {
+			delete(s.skipped, n) // a second copy of one before the first is caught by its msgId
 			atomic.AddUint64(&o.stats.s.LateDeliveries, 1)
 			o.push(m)
 		} else {

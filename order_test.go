@@ -141,3 +141,20 @@ func TestOrdererDisabled(t *testing.T) {
 		t.Fatalf("got %v", seq)
 	}
 }
+
+// A message from before the first one heard of its sender (overtaken by it) is delivered, once.
+func TestOrdererDeliversWhatCameBeforeTheFirstHeard(t *testing.T) {
+	var stats counters
+	o := newOrderer(time.Second, "self0000", &stats)
+	now := time.Now()
+	for _, n := range []uint64{3, 4, 1, 2, 1} {
+		o.add(numbered("aaaaaaaa", n), now)
+	}
+	got, _ := o.take(now)
+	if seq := sequenceOf(t, got); !slices.Equal(seq, []uint64{3, 4, 1, 2}) {
+		t.Fatalf("delivered %v", seq)
+	}
+	if s := stats.snapshot(); s.LateDeliveries != 2 || s.Duplicates != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}

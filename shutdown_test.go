@@ -19,7 +19,7 @@ func serverSideEmitMessage(t *testing.T, id, event string) sqstypes.Message {
 	return sqsMessage(t, id, m, &wire.ServerSideEmitData{Packet: []any{event}})
 }
 
-// A Close called from any goroutine but the poll goroutine waits for the handler that runs on
+// A Close called from any goroutine but the delivery goroutine waits for the handler that runs on
 // it: only a handler closing the server itself may skip that wait.
 func TestCloseFromAnotherGoroutineWaitsForTheRunningHandler(t *testing.T) {
 	q := &scriptedQueue{fakeAWS: &fakeAWS{}, batches: make(chan []sqstypes.Message, 1)}
@@ -43,7 +43,7 @@ func TestCloseFromAnotherGoroutineWaitsForTheRunningHandler(t *testing.T) {
 	}()
 	select {
 	case err := <-closed:
-		t.Fatalf("Close returned (%v) while a handler still ran on the poll goroutine", err)
+		t.Fatalf("Close returned (%v) while a handler still ran on the delivery goroutine", err)
 	case <-time.After(300 * time.Millisecond):
 	}
 	close(release)
@@ -52,7 +52,7 @@ func TestCloseFromAnotherGoroutineWaitsForTheRunningHandler(t *testing.T) {
 	}
 }
 
-// A handler that closes the server runs on the poll goroutine: its Close must not wait for
+// A handler that closes the server runs on the delivery goroutine: its Close must not wait for
 // that goroutine to end.
 func TestCloseFromAHandlerDoesNotWaitForItself(t *testing.T) {
 	q := &scriptedQueue{fakeAWS: &fakeAWS{}, batches: make(chan []sqstypes.Message, 1)}

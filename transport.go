@@ -57,8 +57,8 @@ type transport struct {
 
 // clusterHooks is what the transport needs of the cluster logic above it.
 type clusterHooks interface {
-	// deliver acts on a received message, checked and de-duplicated. It runs on the poll
-	// goroutine, one message at a time.
+	// deliver acts on a received message, checked, de-duplicated and in its sender's order. It
+	// runs on the delivery goroutine, one message at a time.
 	deliver(*wire.Message)
 	// rejoined is called after the queue and subscription were made again: the other nodes may
 	// have dropped this one meanwhile.
