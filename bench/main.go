@@ -8,7 +8,8 @@
 // (internal/awsproxy) that adds AWS's latency to every request, 15 ms + 0..10 ms by default
 // (-proxy-latency, -proxy-jitter): both sides use the proxy as their endpoint. -profiles runs
 // one of them alone. results.json keeps the emulator profile at its top level and has the
-// AWS-like one, same shape, under "aws_like".
+// AWS-like one, same shape, under "aws_like"; both files end with the issue's targets, met or
+// not, computed from the run.
 //
 // Run it through `make bench`, which starts the emulator and runs the codec microbenchmarks
 // first; by hand:
@@ -153,6 +154,7 @@ func main() {
 			log.Fatalf("%s profile: %v", name, err)
 		}
 	}
+	res.Targets = res.targets()
 	res.Machine.LoadEnd = loadAvg()
 	res.DurationSeconds = time.Since(began).Seconds()
 

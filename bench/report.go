@@ -25,8 +25,10 @@ type results struct {
 	Profiles []string `json:"profiles"`
 	profileResult
 	AWSLike *profileResult `json:"aws_like,omitempty"`
-	Machine machine        `json:"machine"`
-	Codec   []goBench      `json:"codec"`
+	// Targets are the issue's targets, computed from this run.
+	Targets []target  `json:"targets"`
+	Machine machine   `json:"machine"`
+	Codec   []goBench `json:"codec"`
 }
 
 type machine struct {
@@ -149,6 +151,7 @@ func (r *results) markdown() string {
 			}
 		}
 	}
+	targetsMarkdown(&b, r.Targets)
 	if len(r.Codec) > 0 {
 		w("### Codec microbenchmarks (go test -run '^$' -bench . -benchmem, root package)\n\n")
 		w("| benchmark | ns/op | B/op | allocs/op |\n|---|---:|---:|---:|\n")
