@@ -196,18 +196,19 @@ func (c *goCluster) close(ctx context.Context) error {
 }
 
 // nodeCluster runs three Node peers (interop/node/peer.js: socket.io 4.8 with upstream's
-// transport), with AWS request counting on (PEER_AWS_STATS=1).
+// transport), with AWS request counting on (PEER_AWS_STATS=1) and env added to their
+// environment (AWS_ENDPOINT_URL: the AWS-like profile's proxy; the later entry wins).
 type nodeCluster struct {
 	peers []*nodepeer.Peer
 }
 
-func startNodeCluster(ctx context.Context, n int, topic string) (*nodeCluster, error) {
+func startNodeCluster(ctx context.Context, n int, topic string, env []string) (*nodeCluster, error) {
 	c := &nodeCluster{}
 	for i := 0; i < n; i++ {
 		p, err := nodepeer.Launch(nodepeer.Config{
 			Topic:       topic,
 			QueuePrefix: topic,
-			Env:         []string{"PEER_AWS_STATS=1"},
+			Env:         append([]string{"PEER_AWS_STATS=1"}, env...),
 			Name:        fmt.Sprintf("node-%d", i),
 		})
 		if err != nil {

@@ -3,20 +3,29 @@
 // other on the same SNS+SQS endpoint, and writes the results side by side:
 // <out>/results.json and <out>/results.md (also printed).
 //
+// It does so in two profiles, one after the other: "emulator", the endpoint as it is (the
+// emulator answers in about 1 ms), and "aws-like", through a proxy started in this process
+// (internal/awsproxy) that adds AWS's latency to every request, 15 ms + 0..10 ms by default
+// (-proxy-latency, -proxy-jitter): both sides use the proxy as their endpoint. -profiles runs
+// one of them alone. results.json keeps the emulator profile at its top level and has the
+// AWS-like one, same shape, under "aws_like"; both files end with the issue's targets, met or
+// not, computed from the run.
+//
 // Run it through `make bench`, which starts the emulator and runs the codec microbenchmarks
 // first; by hand:
 //
 //	scripts/with-emulator.sh go run ./bench -codec bench/out/codec.txt
 //
-// Per side: start the nodes and connect the clients (real Go Socket.IO clients, websocket
-// transport, the same for both sides), measure the AWS requests of an idle cluster, measure
-// emit-to-receive latency at a light rate, then search the highest rate of broadcasts from
-// node 0 that every client on the other nodes receives in full, in time (within the drain
+// Per profile and side: start the nodes and connect the clients (real Go Socket.IO clients,
+// websocket transport, the same for both sides), measure the AWS requests of an idle cluster,
+// measure emit-to-receive latency at a light rate, then search the highest rate of broadcasts
+// from node 0 that every client on the other nodes receives in full, in time (within the drain
 // time after the last emit, p99 latency at most 1 s), doubling, then bisecting.
 // AWS requests are counted in the SDK clients of each server, by action.
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -35,6 +44,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/socketio-go/aws-sqs-adapter/internal/awsproxy"
 	"github.com/socketio-go/aws-sqs-adapter/internal/testsupport"
 )
 
@@ -56,16 +66,20 @@ type settings struct {
 
 func main() {
 	var s settings
-	var outDir, codecFile, sides, cpuProfile string
-	var idle, latDur, stepDur, drain, maxP99 time.Duration
+	var outDir, codecFile, sides, profiles, cpuProfile string
+	var idle, awsIdle, latDur, stepDur, drain, maxP99, proxyLatency, proxyJitter time.Duration
 	flag.StringVar(&outDir, "out", "bench/out", "directory for results.json and results.md")
 	flag.StringVar(&codecFile, "codec", "", "output of `go test -bench` for the codec microbenchmarks, to include")
-	flag.StringVar(&sides, "sides", "go,node", "sides to run, in order")
-	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (Go servers and clients) during the Go side's throughput search")
+	flag.StringVar(&profiles, "profiles", profileEmulator+","+profileAWSLike, "profiles to run, in order: "+profileEmulator+" (the endpoint as it is), "+profileAWSLike+" (through a latency proxy in this process)")
+	flag.StringVar(&sides, "sides", "go,node", "sides to run in every profile, in order")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (Go servers and clients) during the Go side's throughput search; the "+profileAWSLike+" profile's goes to the same name with ."+profileAWSLike+" appended")
 	flag.IntVar(&s.Nodes, "nodes", 3, "servers per side")
 	flag.IntVar(&s.ClientsPerNode, "clients", 2, "clients connected to each server")
 	flag.IntVar(&s.PayloadBytes, "pad", 200, "bytes of padding in every broadcast's payload")
 	flag.DurationVar(&idle, "idle", 60*time.Second, "idle window")
+	flag.DurationVar(&awsIdle, "aws-idle", 30*time.Second, "idle window of the "+profileAWSLike+" profile, at most -idle (the idle requests are set by the heartbeats, not by the latency)")
+	flag.DurationVar(&proxyLatency, "proxy-latency", 15*time.Millisecond, "latency the "+profileAWSLike+" profile's proxy adds to every request")
+	flag.DurationVar(&proxyJitter, "proxy-jitter", 10*time.Millisecond, "uniform random 0..jitter the "+profileAWSLike+" profile's proxy adds on top of -proxy-latency")
 	flag.Float64Var(&s.LatencyRate, "latency-rate", 20, "broadcasts per second of the latency phase")
 	flag.DurationVar(&latDur, "latency", 10*time.Second, "duration of the latency phase")
 	flag.DurationVar(&stepDur, "step", 4*time.Second, "duration of one rate step of the throughput search")
@@ -81,7 +95,12 @@ func main() {
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 	log.SetPrefix("bench: ")
 
-	if os.Getenv("AWS_ENDPOINT_URL") == "" {
+	endpoint := os.Getenv("AWS_ENDPOINT_URL")
+	runProfiles, err := parseProfiles(profiles, endpoint)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if endpoint == "" {
 		log.Print("AWS_ENDPOINT_URL is not set: this runs against real AWS (and costs money); run `make bench` for the emulator")
 	}
 	ctx := context.Background()
@@ -92,10 +111,10 @@ func main() {
 	began := time.Now()
 	res := results{
 		StartedAt: began.UTC().Format(time.RFC3339),
-		Settings:  s,
+		Profiles:  runProfiles,
 		Machine:   machineInfo(),
-		Endpoint:  os.Getenv("AWS_ENDPOINT_URL"),
-		Sides:     map[string]*sideResult{},
+		// Keys of a profile that did not run keep their shape: its settings, no sides.
+		profileResult: profileResult{Settings: s, Endpoint: endpoint, Order: []string{}, Sides: map[string]*sideResult{}},
 	}
 	if codecFile != "" {
 		res.Codec, err = parseGoBench(codecFile)
@@ -103,28 +122,53 @@ func main() {
 			log.Fatalf("reading %s: %v", codecFile, err)
 		}
 	}
-	b := &bencher{s: s, cfg: cfg, cpuProfile: cpuProfile, sqs: sqs.NewFromConfig(cfg), pad: strings.Repeat("x", s.PayloadBytes), emu: emulatorPID()}
-	if b.emu == 0 && res.Endpoint != "" {
+	b := &bencher{s: s, cfg: cfg, cpuProfile: cpuProfile, sqs: sqs.NewFromConfig(cfg), endpoint: endpoint, pad: strings.Repeat("x", s.PayloadBytes), emu: emulatorPID()}
+	if b.emu == 0 && endpoint != "" {
 		log.Print("the emulator's process was not found: its CPU use is not reported")
 	}
-	for _, side := range strings.Split(sides, ",") {
-		side = strings.TrimSpace(side)
-		r, err := b.runSide(ctx, side)
-		if err != nil {
-			log.Fatalf("%s side: %v", side, err)
-		}
-		res.Sides[side] = r
-		res.Order = append(res.Order, side)
+	sideList := strings.Split(sides, ",")
+	for i := range sideList {
+		sideList[i] = strings.TrimSpace(sideList[i])
 	}
-	res.AtCommonRate = commonRateCosts(res.Sides)
+	for _, name := range runProfiles {
+		var p *profileResult
+		switch name {
+		case profileEmulator:
+			p, err = b.runProfile(ctx, name, s, cfg, nil, cpuProfile, sideList)
+			if p != nil {
+				res.profileResult = *p
+			}
+		case profileAWSLike:
+			as := s
+			as.IdleSeconds = min(awsIdle, idle).Seconds()
+			prof := awsproxy.AWSLike()
+			prof.Latency, prof.Jitter = proxyLatency, proxyJitter
+			cpu := cpuProfile
+			if cpu != "" {
+				cpu += "." + profileAWSLike
+			}
+			p, err = b.runProfile(ctx, name, as, cfg, &prof, cpu, sideList)
+			res.AWSLike = p
+		}
+		if err != nil {
+			log.Fatalf("%s profile: %v", name, err)
+		}
+	}
+	res.Targets = res.targets()
 	res.Machine.LoadEnd = loadAvg()
 	res.DurationSeconds = time.Since(began).Seconds()
 
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		log.Fatal(err)
 	}
-	js, _ := json.MarshalIndent(res, "", "  ")
-	if err := os.WriteFile(filepath.Join(outDir, "results.json"), append(js, '\n'), 0o644); err != nil {
+	var js bytes.Buffer
+	enc := json.NewEncoder(&js)
+	enc.SetEscapeHTML(false) // the targets' "<=" as it is
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(res); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(outDir, "results.json"), js.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
 	md := res.markdown()
@@ -136,13 +180,22 @@ func main() {
 }
 
 type bencher struct {
-	s   settings
-	cfg aws.Config
-	sqs *sqs.Client // uncounted: only for watching queue depths
-	pad string
-	emu int // the emulator's pid, 0 if unknown
+	s   settings   // the current profile's
+	cfg aws.Config // the current profile's: its BaseEndpoint is the proxy in the AWS-like profile
+	// nodeEnv is the current profile's extra environment of the Node peers (AWS_ENDPOINT_URL).
+	nodeEnv []string
+	// sqs watches queue depths, uncounted, straight on the endpoint (never through the proxy:
+	// the waits between steps need no added latency).
+	sqs *sqs.Client
+	// endpoint is AWS_ENDPOINT_URL: the emulator ("" for real AWS).
+	endpoint string
+	pad      string
+	emu      int // the emulator's pid, 0 if unknown
 
-	cpuProfile string
+	cpuProfile string // the current profile's
+	// baseline is the Go side's in-memory baseline, measured once (it makes no AWS request, so
+	// every profile shares it).
+	baseline *step
 }
 
 // window is what a cluster did between two snapshots.
@@ -201,9 +254,12 @@ func (w window) sum(actions ...string) uint64 {
 	return n
 }
 
-func (w window) total() uint64 {
-	var n uint64
-	for _, v := range w.Requests {
+func (w window) total() uint64 { return sumValues(w.Requests) }
+
+// sumValues adds up the counts of a map of counts by action.
+func sumValues[V int64 | uint64](m map[string]V) V {
+	var n V
+	for _, v := range m {
 		n += v
 	}
 	return n
@@ -263,6 +319,9 @@ type costAt struct {
 	SNSPer1000    float64 `json:"sns_publish_requests_per_1000"`
 	SQSPer1000    float64 `json:"sqs_requests_per_1000_deliveries"`
 	WastedPer1000 float64 `json:"wasted_deliveries_per_1000"`
+	// AWSPerBroadcast is every AWS request of every server during the step (until its queues
+	// were empty; all actions, SNS and SQS), per broadcast.
+	AWSPerBroadcast float64 `json:"aws_requests_per_broadcast"`
 }
 
 // commonRateCosts compares the sides' costs at the highest rate that all of them passed (the
@@ -306,6 +365,8 @@ func costOf(st step) costAt {
 		SNSPer1000:    per1000(st.AWS.sum("Publish", "PublishBatch"), uint64(st.Sent)),
 		SQSPer1000:    per1000(st.AWS.sum("ReceiveMessage", "DeleteMessageBatch"), st.AWS.Deliveries),
 		WastedPer1000: per1000(uint64(max(0, st.AWS.Wasted)), uint64(st.Sent)),
+		// per1000 rounds to 0.1 per 1000: three decimals per broadcast.
+		AWSPerBroadcast: per1000(st.AWS.total(), uint64(st.Sent)) / 1000,
 	}
 }
 
@@ -317,13 +378,16 @@ func (b *bencher) runSide(ctx context.Context, side string) (*sideResult, error)
 	topic := testsupport.UniqueName("bench-" + side)
 	if side == "go" {
 		// What io.Emit costs without any cluster: the latency workload on a lone server with the
-		// in-memory adapter, before the cluster starts.
-		log.Printf("go: baseline: one server, in-memory adapter, %.0f/s for %.0f s", b.s.LatencyRate, b.s.LatencySeconds)
-		base, err := b.baseline(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("baseline: %w", err)
+		// in-memory adapter, before the cluster starts (once per run: no AWS request in it).
+		if b.baseline == nil {
+			log.Printf("go: baseline: one server, in-memory adapter, %.0f/s for %.0f s", b.s.LatencyRate, b.s.LatencySeconds)
+			base, err := b.runBaseline(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("baseline: %w", err)
+			}
+			b.baseline = &base
 		}
-		r.Baseline = &base
+		r.Baseline = b.baseline
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
@@ -364,7 +428,7 @@ func (b *bencher) startCluster(ctx context.Context, side, topic string) (cluster
 	case "go":
 		return startGoCluster(ctx, b.cfg, b.s.Nodes, topic)
 	case "node":
-		return startNodeCluster(ctx, b.s.Nodes, topic)
+		return startNodeCluster(ctx, b.s.Nodes, topic, b.nodeEnv)
 	default:
 		return nil, fmt.Errorf("unknown side %q (go, node)", side)
 	}
@@ -581,7 +645,7 @@ func (b *bencher) sideMetrics(side string, r *sideResult, lo, hi float64) metric
 
 // baseline runs the latency workload on one Go server with the default in-memory adapter and
 // ClientsPerNode clients (counted as remote: their latency is local delivery's).
-func (b *bencher) baseline(ctx context.Context) (step, error) {
+func (b *bencher) runBaseline(ctx context.Context) (step, error) {
 	c, err := startLoneServer()
 	if err != nil {
 		return step{}, err

@@ -15,16 +15,20 @@ import (
 	"github.com/socketio-go/aws-sqs-adapter/internal/nodepeer"
 )
 
+// results is results.json. The emulator profile is the top level (settings, endpoint, order,
+// sides, at_common_rate, as before the AWS-like profile existed); the AWS-like profile is the
+// same shape under aws_like.
 type results struct {
-	StartedAt       string                 `json:"started_at"`
-	DurationSeconds float64                `json:"duration_s"`
-	Settings        settings               `json:"settings"`
-	Machine         machine                `json:"machine"`
-	Endpoint        string                 `json:"endpoint"`
-	Order           []string               `json:"order"`
-	Sides           map[string]*sideResult `json:"sides"`
-	AtCommonRate    map[string]costAt      `json:"at_common_rate,omitempty"` // by side
-	Codec           []goBench              `json:"codec"`
+	StartedAt       string  `json:"started_at"`
+	DurationSeconds float64 `json:"duration_s"`
+	// Profiles are the profiles run, in order (a profile not run has no sides).
+	Profiles []string `json:"profiles"`
+	profileResult
+	AWSLike *profileResult `json:"aws_like,omitempty"`
+	// Targets are the issue's targets, computed from this run.
+	Targets []target  `json:"targets"`
+	Machine machine   `json:"machine"`
+	Codec   []goBench `json:"codec"`
 }
 
 type machine struct {
@@ -132,9 +136,39 @@ func parseGoBench(path string) ([]goBench, error) {
 	return out, nil
 }
 
+// markdown is results.md: a table and the throughput steps per profile, the targets, the codec
+// microbenchmarks, the machine.
 func (r *results) markdown() string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	for _, name := range r.Profiles {
+		switch name {
+		case profileEmulator:
+			r.profileResult.markdown(&b, name)
+		case profileAWSLike:
+			if r.AWSLike != nil {
+				r.AWSLike.markdown(&b, name)
+			}
+		}
+	}
+	targetsMarkdown(&b, r.Targets)
+	if len(r.Codec) > 0 {
+		w("### Codec microbenchmarks (go test -run '^$' -bench . -benchmem, root package)\n\n")
+		w("| benchmark | ns/op | B/op | allocs/op |\n|---|---:|---:|---:|\n")
+		for _, c := range r.Codec {
+			w("| %s | %.0f | %.0f | %.0f |\n", c.Name, c.NsPerOp, c.BytesPerOp, c.AllocsPerOp)
+		}
+		w("\n")
+	}
+	m := r.Machine
+	w("Machine: %d CPUs (%s), %s, Node %s, %s; load average %s at start, %s at end; run took %.0f s (%s).\n",
+		m.NProc, m.CPU, m.Go, m.Node, m.Emulator, m.LoadStart, m.LoadEnd, r.DurationSeconds, r.StartedAt)
+	return b.String()
+}
+
+// markdown writes the profile's table and its sides' throughput steps.
+func (r *profileResult) markdown(b *strings.Builder, profile string) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	goR, nodeR := r.Sides["go"], r.Sides["node"]
 	val := func(s *sideResult, f func(*metrics) string) string {
 		if s == nil {
@@ -149,7 +183,14 @@ func (r *results) markdown() string {
 		g, n := f(&goR.Metrics), f(&nodeR.Metrics)
 		return betterBy(g, n, higherBetter)
 	}
-	w("## Go adapter vs upstream's transport (Node), same workload, same emulator\n\n")
+	stepsHeading := ""
+	if r.Proxy == nil {
+		w("## Go adapter vs upstream's transport (Node), same workload, same emulator\n\n")
+	} else {
+		stepsHeading = "AWS-like: "
+		w("## AWS-like profile: the same, through a proxy that adds %g ms + 0..%g ms to every request\n\n", r.Proxy.LatencyMs, r.Proxy.JitterMs)
+		w("The proxy (internal/awsproxy) runs in the bench process in front of the same emulator; both sides' SDK clients use it as their endpoint. ")
+	}
 	w("%d servers per side, %d clients per server (Go Socket.IO clients, websocket), broadcasts from server 0 with a %d-byte pad; ",
 		r.Settings.Nodes, r.Settings.ClientsPerNode, r.Settings.PayloadBytes)
 	w("AWS requests counted by action in each server's SDK clients.\n\n")
@@ -211,15 +252,37 @@ func (r *results) markdown() string {
 		emit(func(m *metrics) *float64 { return m.BaselineEmitCallP50us }), emit(func(m *metrics) *float64 { return m.BaselineEmitCallP99us }))
 	w("| io.Emit blocks the caller at the throughput rate, p99 us | %s | - | |\n",
 		emit(func(m *metrics) *float64 { return m.EmitCallP99usAtPeak }))
+	if len(r.CommonRates) > 0 {
+		w("\nAWS requests per broadcast (all actions, all servers, until the queues were empty) at every rate both sides passed, Go / Node: ")
+		parts := make([]string, len(r.CommonRates))
+		for i, rc := range r.CommonRates {
+			parts[i] = fmt.Sprintf("%.0f/s %.3f / %.3f", rc.Rate, rc.Sides["go"].AWSPerBroadcast, rc.Sides["node"].AWSPerBroadcast)
+		}
+		w("%s.\n", strings.Join(parts, "; "))
+	}
+	if r.Proxy != nil {
+		w("\nIdle window %.0f s in this profile. The proxy saw, by side: ", r.Settings.IdleSeconds)
+		parts := []string{}
+		for _, name := range r.Order {
+			c := r.Proxy.BySide[name]
+			parts = append(parts, fmt.Sprintf("%s %d requests (%d abandoned by closing servers during the added latency, %d unanswered long polls)",
+				name, c.total(), c.Abandoned, c.UpstreamErrors))
+		}
+		w("%s.\n", strings.Join(parts, "; "))
+	}
 	w("\n")
 	for _, name := range r.Order {
 		s := r.Sides[name]
-		w("### %s side: throughput search (step %.0f s; pass = every remote client got every broadcast within %.1f s of the last emit, p99 latency <= %.0f ms, emitter at >= %.0f%% of the rate)\n\n",
-			name, r.Settings.StepSeconds, r.Settings.DrainSeconds, r.Settings.MaxP99Ms, r.Settings.MinAchieved*100)
+		w("### %s%s side: throughput search (step %.0f s; pass = every remote client got every broadcast within %.1f s of the last emit, p99 latency <= %.0f ms, emitter at >= %.0f%% of the rate)\n\n",
+			stepsHeading, name, r.Settings.StepSeconds, r.Settings.DrainSeconds, r.Settings.MaxP99Ms, r.Settings.MinAchieved*100)
 		w("missing: (remote client, broadcast) pairs not received by the verdict; late: of them, received before the queues emptied. ")
 		w("SNS req: Publish + PublishBatch; wasted: deliveries dropped on arrival (Go: derived, deliveries minus the other nodes' messages); ")
 		w("publish lost: messages the Go adapter gave up on; AWS errors: failed attempts by action (each may have been retried); ")
-		w("CPU: %% of one core for the emulator, this process (Go servers and all clients on the Go side, clients only on the Node side), the Node peers, and everything else on the machine.\n\n")
+		proxyCPU := ""
+		if r.Proxy != nil {
+			proxyCPU = "; and the proxy"
+		}
+		w("CPU: %% of one core for the emulator, this process (Go servers and all clients on the Go side, clients only on the Node side%s), the Node peers, and everything else on the machine.\n\n", proxyCPU)
 		w("| rate/s | achieved/s | sent | missing (of them late) | p50 ms | p99 ms | max ms | SNS req | SQS recv+del | deliveries | wasted | publish lost | AWS errors | CPU%% emulator / bench / peers / others | verdict |\n")
 		w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 		all := append([]step{s.Latency}, s.Steps...)
@@ -251,18 +314,6 @@ func (r *results) markdown() string {
 			fmtRequests(s.Idle.Requests, "no requests"), s.IdleCPU)
 		w(". Load average %s at the start of this side, %s at its end; %.0f s.\n\n", s.LoadStart, s.LoadEnd, s.Seconds)
 	}
-	if len(r.Codec) > 0 {
-		w("### Codec microbenchmarks (go test -run '^$' -bench . -benchmem, root package)\n\n")
-		w("| benchmark | ns/op | B/op | allocs/op |\n|---|---:|---:|---:|\n")
-		for _, c := range r.Codec {
-			w("| %s | %.0f | %.0f | %.0f |\n", c.Name, c.NsPerOp, c.BytesPerOp, c.AllocsPerOp)
-		}
-		w("\n")
-	}
-	m := r.Machine
-	w("Machine: %d CPUs (%s), %s, Node %s, %s; load average %s at start, %s at end; run took %.0f s (%s).\n",
-		m.NProc, m.CPU, m.Go, m.Node, m.Emulator, m.LoadStart, m.LoadEnd, r.DurationSeconds, r.StartedAt)
-	return b.String()
 }
 
 func fmtRequests(m map[string]uint64, none string) string {
