@@ -236,7 +236,7 @@ func (t *transport) poll(ctx context.Context) {
 
 // startExtraPoller starts a poller beside the long poll, unless MaxReceiveRequests are running.
 func (t *transport) startExtraPoller(ctx context.Context, res *resources, wg *sync.WaitGroup) {
-	if int(t.receivers.Add(1)) > t.opts.MaxReceiveRequests {
+	if int(t.receivers.Add(1)) >= t.opts.MaxReceiveRequests { // the long poll is one of them
 		t.receivers.Add(-1)
 		return
 	}
