@@ -26,6 +26,8 @@ type AdapterBuilder struct {
 	stats     counters
 	transport *transport
 
+	handshakes *handshakeFilter // what of a handshake leaves this server
+
 	initMu sync.Mutex // serialises Init
 
 	mu             sync.Mutex
@@ -60,6 +62,7 @@ func NewAdapterBuilder(snsClient SNSAPI, sqsClient SQSAPI, opts *Options) *Adapt
 	b.closeScope.init()
 	b.log = b.opts.Logger
 	b.errs = reporter{log: b.log, onError: b.opts.OnError}
+	b.handshakes = newHandshakeFilter(&b.opts)
 	b.transport = newTransport(snsClient, sqsClient, &b.opts, b.nodeID, &b.stats, b)
 	return b
 }

@@ -100,6 +100,26 @@ type Options struct {
 	// publishes, unsubscribing, deleting the queue) when the Socket.IO server closes the adapter,
 	// which gives it no context. Default 10s. Close(ctx) uses its ctx instead.
 	ShutdownTimeout time.Duration
+
+	// Security: what of a socket's handshake leaves this server, and who may speak on the
+	// topic. See the README's Security section.
+
+	// SendHandshakeSecrets puts every socket's whole handshake in the fetchSockets answers this
+	// server publishes, as upstream does. By default the Cookie, Authorization,
+	// Proxy-Authorization and Set-Cookie headers (and RedactHeaders) stay on this server, the
+	// handshake's auth object is sent as {} (or with HandshakeAuthKeys only), and the query
+	// parameters in RedactQuery are removed from query and url. It cannot be combined with the
+	// three options that narrow that down.
+	SendHandshakeSecrets bool
+	// HandshakeAuthKeys are the keys of a socket's handshake auth object that fetchSockets
+	// answers carry (e.g. "name"); the others stay on this server. Default none.
+	HandshakeAuthKeys []string
+	// RedactHeaders are request headers (any case) that stay on this server besides Cookie,
+	// Authorization, Proxy-Authorization and Set-Cookie, e.g. "X-Api-Key".
+	RedactHeaders []string
+	// RedactQuery are query parameters that stay on this server (removed from the handshake's
+	// query and url), e.g. "token".
+	RedactQuery []string
 }
 
 // Defaults.
@@ -209,7 +229,7 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: HeartbeatTimeout (%v) must be longer than HeartbeatInterval (%v), "+
 			"or live nodes are dropped between two heartbeats", ErrInvalidOptions, o.HeartbeatTimeout, o.HeartbeatInterval)
 	}
-	return nil
+	return o.validateSecurity()
 }
 
 // validateQueueName checks a name produced by Options.QueueName.
