@@ -120,6 +120,28 @@ type Options struct {
 	// RedactQuery are query parameters that stay on this server (removed from the handshake's
 	// query and url), e.g. "token".
 	RedactQuery []string
+
+	// SigningKeys, when set, make this server sign every message it publishes (HMAC-SHA256 with
+	// the first key, in a "sig" attribute) and act only on messages signed with one of the keys,
+	// within SignatureMaxAge, once: a principal that may publish to the topic but holds no key
+	// can no longer broadcast, disconnect sockets or join them to rooms as a server. Refused
+	// messages are counted (Stats), reported once a minute per sender (*RejectedMessageError)
+	// and deleted. Every key is 16 bytes or more (32 random bytes recommended); every server and
+	// emitter of the cluster shares them. To rotate without losing a message, deploy
+	// [old, new] everywhere, then [new, old], then [new]. Node servers cannot sign: see
+	// AcceptUnsigned.
+	SigningKeys [][]byte
+	// SignatureMaxAge is how far a signature's time may be from this server's clock, either
+	// way, for its message to be acted on; msgIds are remembered that long to refuse replays. It
+	// must cover the publish retries (30 s), the time a message may wait in a queue (60 s) and
+	// the servers' clock differences. Default 2 minutes (DefaultSignatureMaxAge).
+	SignatureMaxAge time.Duration
+	// AcceptUnsigned makes a server with SigningKeys act on unsigned messages too (counted in
+	// Stats.Unsigned); wrongly signed, expired and replayed ones are still refused. It is for
+	// clusters with Node servers, which cannot sign, and for turning signing on in a running
+	// cluster (set it with the keys on every server, then clear it). It gives up what signing
+	// protects: anyone who may publish to the topic can act as a server again.
+	AcceptUnsigned bool
 }
 
 // Defaults.
@@ -165,6 +187,7 @@ func (o *Options) withDefaults() Options {
 	orDefault(&c.ReorderWindow, DefaultReorderWindow)
 	orDefault(&c.MaxPublishRequests, DefaultMaxRequests)
 	orDefault(&c.MaxReceiveRequests, DefaultMaxRequests)
+	orDefault(&c.SignatureMaxAge, DefaultSignatureMaxAge)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

@@ -292,6 +292,9 @@ func (t *transport) receive(raw *sqstypes.Message, now time.Time) {
 		t.log.Warn("sqsadapter: dropped malformed message", "messageId", deref(raw.MessageId), "error", err)
 		return
 	}
+	if !t.up.admit(m) {
+		return
+	}
 	// A message published twice (a retried publish) has two SQS message ids but one msgId;
 	// a message without a msgId (from a Node server) is known by its SQS message id.
 	if m.ID == "" {

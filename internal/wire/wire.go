@@ -174,7 +174,7 @@ func FromSQS(body *string, attrs map[string]sqstypes.MessageAttributeValue) (*Me
 	}
 	n, err := strconv.Atoi(*body)
 	if err != nil || !Type(n).Valid() {
-		return nil, fmt.Errorf("%w: body %q is not a message type", ErrMalformed, truncate(*body))
+		return nil, fmt.Errorf("%w: body %q is not a message type", ErrMalformed, Truncate(*body))
 	}
 	m := &Message{Type: Type(n)}
 	if m.Nsp, err = stringAttr(attrs, AttrNsp, true); err != nil {
@@ -224,8 +224,8 @@ func stringAttr(attrs map[string]sqstypes.MessageAttributeValue, name string, re
 	return *v.StringValue, nil
 }
 
-// truncate keeps logged strings from hostile input short.
-func truncate(s string) string {
+// Truncate keeps logged strings from hostile input short.
+func Truncate(s string) string {
 	const max = 64
 	if len(s) <= max {
 		return s
