@@ -55,7 +55,11 @@ type RejectedMessageError struct {
 }
 
 func (e *RejectedMessageError) Error() string {
-	s := fmt.Sprintf("refused %s on namespace %q from uid %q (msgId %q): %v", e.Type, e.Nsp, e.UID, e.MsgID, e.Reason)
+	id := "no msgId"
+	if e.MsgID != "" {
+		id = fmt.Sprintf("msgId %q", e.MsgID)
+	}
+	s := fmt.Sprintf("refused %s on namespace %q from uid %q (%s): %v", e.Type, e.Nsp, e.UID, id, e.Reason)
 	if errors.Is(e.Reason, ErrUnsigned) {
 		s += " (a Node server, an emitter or a Go server without the signing keys, or a forgery)"
 	}

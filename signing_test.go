@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -275,44 +276,54 @@ func TestReplayMemoryForgetsExpiredIDs(t *testing.T) {
 	}
 }
 
-// sigRecorder keeps the messages a server publishes.
-type sigRecorder struct {
-	*fakeAWS
+// snsTap passes every publish on and keeps it, as a single publish (a batch's entries too).
+type snsTap struct {
+	SNSAPI
 	mu   sync.Mutex
-	msgs []*wire.Message
+	msgs []*sns.PublishInput
 }
 
-func (r *sigRecorder) PublishBatch(ctx context.Context, in *sns.PublishBatchInput, o ...func(*sns.Options)) (*sns.PublishBatchOutput, error) {
+func (r *snsTap) PublishBatch(ctx context.Context, in *sns.PublishBatchInput, o ...func(*sns.Options)) (*sns.PublishBatchOutput, error) {
 	r.mu.Lock()
 	for _, e := range in.PublishBatchRequestEntries {
-		r.msgs = append(r.msgs, fromPublished(e.Message, e.MessageAttributes))
+		r.msgs = append(r.msgs, &sns.PublishInput{TopicArn: in.TopicArn, Message: e.Message, MessageAttributes: e.MessageAttributes})
 	}
 	r.mu.Unlock()
-	return r.fakeAWS.PublishBatch(ctx, in, o...)
+	return r.SNSAPI.PublishBatch(ctx, in, o...)
 }
 
-func (r *sigRecorder) Publish(ctx context.Context, in *sns.PublishInput, o ...func(*sns.Options)) (*sns.PublishOutput, error) {
+func (r *snsTap) Publish(ctx context.Context, in *sns.PublishInput, o ...func(*sns.Options)) (*sns.PublishOutput, error) {
 	r.mu.Lock()
-	r.msgs = append(r.msgs, fromPublished(in.Message, in.MessageAttributes))
+	r.msgs = append(r.msgs, in)
 	r.mu.Unlock()
-	return r.fakeAWS.Publish(ctx, in, o...)
+	return r.SNSAPI.Publish(ctx, in, o...)
 }
 
-func (r *sigRecorder) published() []*wire.Message {
+// published returns what was published so far.
+func (r *snsTap) published() []*sns.PublishInput {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]*wire.Message(nil), r.msgs...)
+	return slices.Clone(r.msgs)
+}
+
+// messages returns what was published so far, as servers receive it.
+func (r *snsTap) messages() []*wire.Message {
+	var out []*wire.Message
+	for _, in := range r.published() {
+		out = append(out, fromPublished(in.Message, in.MessageAttributes))
+	}
+	return out
 }
 
 func TestPublishedMessagesAreSignedWithTheFirstKey(t *testing.T) {
-	rec := &sigRecorder{fakeAWS: &fakeAWS{}}
+	rec := &snsTap{SNSAPI: &fakeAWS{}}
 	io, b := fakeServerWith(t, rec, &fakeAWS{}, nil, func(o *Options) { o.SigningKeys = [][]byte{keyNew, keyOld} })
 	if err := b.Init(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	io.Emit("hello", "world")
 	eventually(t, 5*time.Second, func() bool { return len(rec.published()) >= 2 }, "INITIAL_HEARTBEAT and BROADCAST are published")
-	for _, m := range rec.published() {
+	for _, m := range rec.messages() {
 		if _, err := m.VerifySig([][]byte{keyNew}, DefaultTopicName); err != nil {
 			t.Fatalf("%s: %v", m.Type, err)
 		}
