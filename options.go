@@ -142,6 +142,12 @@ type Options struct {
 	// cluster (set it with the keys on every server, then clear it). It gives up what signing
 	// protects: anyone who may publish to the topic can act as a server again.
 	AcceptUnsigned bool
+
+	// TopicPolicy, when set, makes Init set the topic's access policy (sns:SetTopicAttributes,
+	// replacing the one the topic had): publishing and subscribing are denied to other accounts
+	// and, with TopicPolicy.Servers, to every principal not listed. Every server sets it, so
+	// give them all the same value.
+	TopicPolicy *TopicPolicy
 }
 
 // Defaults.

@@ -65,6 +65,9 @@ func (t *transport) provision(ctx context.Context) (res *resources, err error) {
 		return res, opErr("sns:CreateTopic", o.TopicName, err)
 	}
 	res.topicArn = deref(topic.TopicArn)
+	if err := t.setTopicPolicy(ctx, res.topicArn); err != nil {
+		return res, err
+	}
 
 	queueAttrs := map[string]string{
 		string(sqstypes.QueueAttributeNameMessageRetentionPeriod): strconv.Itoa(int(queueMessageRetention.Seconds())),

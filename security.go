@@ -21,5 +21,8 @@ func (o *Options) validateSecurity() error {
 		return fmt.Errorf("%w: AcceptUnsigned without SigningKeys: without keys every message is accepted anyway; "+
 			"set the keys too", ErrInvalidOptions)
 	}
+	if o.TopicPolicy != nil {
+		return o.TopicPolicy.validate()
+	}
 	return nil
 }
