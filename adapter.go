@@ -118,6 +118,7 @@ func (a *namespaceAdapter) send(m *wire.Message, data any) error {
 		}
 		m.Data = b
 	}
+	a.b.guard.sign(m)
 	if err := a.b.transport.publish(m); err != nil {
 		return err
 	}

@@ -26,6 +26,9 @@ type AdapterBuilder struct {
 	stats     counters
 	transport *transport
 
+	handshakes *handshakeFilter // what of a handshake leaves this server
+	guard      *guard           // signs what this server publishes, checks what it receives
+
 	initMu sync.Mutex // serialises Init
 
 	mu             sync.Mutex
@@ -60,6 +63,8 @@ func NewAdapterBuilder(snsClient SNSAPI, sqsClient SQSAPI, opts *Options) *Adapt
 	b.closeScope.init()
 	b.log = b.opts.Logger
 	b.errs = reporter{log: b.log, onError: b.opts.OnError}
+	b.handshakes = newHandshakeFilter(&b.opts)
+	b.guard = newGuard(&b.opts, &b.stats, b.errs)
 	b.transport = newTransport(snsClient, sqsClient, &b.opts, b.nodeID, &b.stats, b)
 	return b
 }
@@ -213,9 +218,16 @@ func (b *AdapterBuilder) namespaceAdapters() []*namespaceAdapter {
 	return out
 }
 
-// deliver hands a received message to the adapter of its namespace. A payload of the wrong shape
-// is logged, counted and dropped; a handler that panics is recovered, counted and reported.
+// admit checks a received message's signature; see guard.admit.
+func (b *AdapterBuilder) admit(m *wire.Message) bool { return b.guard.admit(m) }
+
+// deliver hands a received message to the adapter of its namespace. A signed message acted on
+// before is refused; a payload of the wrong shape is logged, counted and dropped; a handler that
+// panics is recovered, counted and reported.
 func (b *AdapterBuilder) deliver(m *wire.Message) {
+	if !b.guard.fresh(m) {
+		return
+	}
 	b.mu.Lock()
 	a := b.adapters[m.Nsp]
 	b.mu.Unlock()

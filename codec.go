@@ -214,7 +214,9 @@ func stringsToAny(s []string) []any {
 	return out
 }
 
-func toWireSocket(s socket.SocketDetails) wire.Socket {
+// toWireSocket shapes a socket for a fetchSockets answer; f removes from its handshake what
+// must not leave this server.
+func toWireSocket(s socket.SocketDetails, f *handshakeFilter) wire.Socket {
 	rooms := []string{}
 	if r := s.Rooms(); r != nil {
 		rooms = roomsToStrings(r.Keys())
@@ -225,9 +227,11 @@ func toWireSocket(s socket.SocketDetails) wire.Socket {
 	if data == nil {
 		data = map[string]any{}
 	}
+	h := toWireHandshake(s.Handshake())
+	f.apply(&h)
 	return wire.Socket{
 		ID:        string(s.Id()),
-		Handshake: toWireHandshake(s.Handshake()),
+		Handshake: h,
 		Rooms:     rooms,
 		Data:      data,
 	}

@@ -147,8 +147,9 @@ func benchSockets(n int) []socket.SocketDetails {
 // encodeFetchSocketsResponse is the adapter's answer to FETCH_SOCKETS, up to the SNS request.
 func encodeFetchSocketsResponse(local []socket.SocketDetails) (*wire.Message, error) {
 	sockets := make([]wire.Socket, len(local))
+	f := newHandshakeFilter(&Options{})
 	for i, s := range local {
-		sockets[i] = toWireSocket(s)
+		sockets[i] = toWireSocket(s, f)
 	}
 	data, err := wire.Encode(&wire.FetchSocketsResponseData{RequestID: "0123456789abcdef", Sockets: sockets})
 	if err != nil {

@@ -85,6 +85,10 @@ func (f *fakeAWS) ListSubscriptionsByTopic(context.Context, *sns.ListSubscriptio
 	return &sns.ListSubscriptionsByTopicOutput{}, f.call("ListSubscriptionsByTopic")
 }
 
+func (f *fakeAWS) SetTopicAttributes(context.Context, *sns.SetTopicAttributesInput, ...func(*sns.Options)) (*sns.SetTopicAttributesOutput, error) {
+	return &sns.SetTopicAttributesOutput{}, f.call("SetTopicAttributes")
+}
+
 func (f *fakeAWS) GetQueueUrl(context.Context, *sqs.GetQueueUrlInput, ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error) {
 	return &sqs.GetQueueUrlOutput{}, f.call("GetQueueUrl")
 }

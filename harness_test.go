@@ -178,10 +178,15 @@ type clientEvent struct {
 	args []any
 }
 
-// connect opens a websocket client to nsp on n and returns it with the server-side socket.
-func connect(t testing.TB, n *node, nsp string, auth map[string]any) (*testClient, *socket.Socket) {
+// connect opens a websocket client to nsp on n and returns it with the server-side socket;
+// configure, if given, changes the client's options (extra headers, say).
+func connect(t testing.TB, n *node, nsp string, auth map[string]any, configure ...func(*client.Options)) (*testClient, *socket.Socket) {
 	t.Helper()
-	sock, err := testsupport.Connect(context.Background(), n.url, nsp, auth, nil)
+	var conf func(*client.Options)
+	if len(configure) > 0 {
+		conf = configure[0]
+	}
+	sock, err := testsupport.ConnectWithOptions(context.Background(), n.url, nsp, auth, nil, conf)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,7 +65,7 @@ func (a *namespaceAdapter) onMessage(m *wire.Message) error {
 		local := a.localSockets(fromWireOptions(d.Opts))
 		sockets := make([]wire.Socket, len(local))
 		for i, s := range local {
-			sockets[i] = toWireSocket(s)
+			sockets[i] = toWireSocket(s, a.b.handshakes)
 		}
 		a.respondOrReport(m.UID, wire.FetchSocketsResponse, &wire.FetchSocketsResponseData{RequestID: d.RequestID, Sockets: sockets})
 	case *wire.ServerSideEmitData:

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,9 +23,11 @@ import (
 )
 
 // FuzzHandleSQSMessage feeds arbitrary bodies and attributes to a namespace adapter of a real
-// server, seeded with the upstream wire vectors rewritten so that they are addressed to it. No
-// input may panic (the handler's recover would count it: the test fails on any), and the
-// msgpack check keeps length prefixes from sizing allocations.
+// server, seeded with the upstream wire vectors rewritten so that they are addressed to it, and
+// the same to a server with a signing key: sig "sign" signs the input with that key (so that it
+// gets past the signature check to dispatch), any other non-empty sig is sent as the sig
+// attribute as it is. No input may panic (the handler's recover would count it: the test fails
+// on any), and the msgpack check keeps length prefixes from sizing allocations.
 func FuzzHandleSQSMessage(f *testing.F) {
 	raw, err := os.ReadFile("testdata/aws-sqs-adapter-0.1.1.json")
 	if err != nil {
@@ -39,37 +43,74 @@ func FuzzHandleSQSMessage(f *testing.F) {
 	}
 	for _, v := range vectors {
 		data, _ := hex.DecodeString(v.DataHex)
-		f.Add(v.Body, v.Attributes["nsp"].StringValue, "peer", "self", data, true)
+		requester := ""
+		if _, ok := v.Attributes["requesterUid"]; ok {
+			requester = "self"
+		}
+		for _, sig := range []string{"", "sign"} {
+			f.Add(v.Body, v.Attributes["nsp"].StringValue, "peer", requester, data, len(data) > 0, sig)
+		}
 	}
-	f.Add("3", "/", "peer", "", []byte{0xdd, 0xff, 0xff, 0xff, 0xff}, false)
+	f.Add("3", "/", "peer", "", []byte{0xdd, 0xff, 0xff, 0xff, 0xff}, false, "")
+	f.Add("3", "/", "peer", "", []byte{0x80}, true, "v1:1700000000000:"+strings.Repeat("0", 64))
+	f.Add("3", "/", "peer", "", []byte{0x80}, true, "v1:99999999999999999999:zz")
+	f.Add("2", "/", "peer", "", []byte{}, false, "v1:")
 
-	fk := &fakeAWS{}
-	b := NewAdapterBuilder(fk, fk, &Options{Logger: discardLogger(), HeartbeatInterval: time.Hour, HeartbeatTimeout: 2 * time.Hour})
-	opts := socket.DefaultServerOptions()
-	opts.SetAdapter(b)
-	io := socket.NewServer(nil, opts)
-	io.Of("/custom", nil)
-	defer io.Close(nil)
-	self := io.Sockets().Adapter().(*namespaceAdapter).uid
+	key := []byte("fuzz-key-0123456789abcdef0123456")
+	servers := make([]*AdapterBuilder, 2)
+	selves := make([]string, 2)
+	for i := range servers {
+		fk := &fakeAWS{}
+		o := &Options{Logger: discardLogger(), HeartbeatInterval: time.Hour, HeartbeatTimeout: 2 * time.Hour}
+		if i == 1 {
+			o.SigningKeys = [][]byte{key}
+		}
+		servers[i] = NewAdapterBuilder(fk, fk, o)
+		opts := socket.DefaultServerOptions()
+		opts.SetAdapter(servers[i])
+		io := socket.NewServer(nil, opts)
+		io.Of("/custom", nil)
+		defer io.Close(nil)
+		selves[i] = io.Sockets().Adapter().(*namespaceAdapter).uid
+	}
 	var n int
 
-	f.Fuzz(func(t *testing.T, body, nsp, uid, requester string, data []byte, withData bool) {
-		if requester == "self" {
-			requester = self // let responses reach the request routing
-		}
-		attrs := map[string]sqstypes.MessageAttributeValue{}
-		for name, v := range map[string]string{"nsp": nsp, "uid": uid, "requesterUid": requester} {
-			if v != "" {
-				attrs[name] = sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
-			}
-		}
-		if withData {
-			attrs["data"] = sqstypes.MessageAttributeValue{DataType: aws.String("Binary"), BinaryValue: data}
-		}
+	f.Fuzz(func(t *testing.T, body, nsp, uid, requester string, data []byte, withData bool, sig string) {
 		n++
-		b.handleSQSMessage(&sqstypes.Message{MessageId: aws.String(hex.EncodeToString([]byte{byte(n >> 8), byte(n)}) + body), Body: &body, MessageAttributes: attrs})
-		if p := b.Stats().HandlerPanics; p != 0 {
-			t.Fatalf("handling panicked (%d)", p)
+		id := hex.EncodeToString([]byte{byte(n >> 16), byte(n >> 8), byte(n)})
+		for i, b := range servers {
+			attrs := map[string]sqstypes.MessageAttributeValue{}
+			str := func(name, v string) {
+				if v != "" {
+					attrs[name] = sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+				}
+			}
+			r := requester
+			if r == "self" {
+				r = selves[i] // let responses reach the request routing
+			}
+			str("nsp", nsp)
+			str("uid", uid)
+			str("requesterUid", r)
+			if withData {
+				attrs["data"] = sqstypes.MessageAttributeValue{DataType: aws.String("Binary"), BinaryValue: data}
+			}
+			if sig == "sign" {
+				typ, _ := strconv.Atoi(body)
+				m := &wire.Message{Type: wire.Type(typ), Nsp: nsp, UID: uid, RequesterUID: r, ID: id}
+				if withData {
+					m.Data = data
+				}
+				m.Sign(key, DefaultTopicName, time.Now())
+				str("msgId", id)
+				str("sig", m.Sig)
+			} else {
+				str("sig", sig)
+			}
+			b.handleSQSMessage(&sqstypes.Message{MessageId: aws.String(id + body), Body: &body, MessageAttributes: attrs})
+			if p := b.Stats().HandlerPanics; p != 0 {
+				t.Fatalf("handling panicked (%d)", p)
+			}
 		}
 	})
 }

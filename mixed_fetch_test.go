@@ -95,10 +95,12 @@ func (m *mixed) testFetchFromGo(t *testing.T) {
 // testFetchFromNode: the Node server fetches a socket of a Go server and reads it as a Node
 // user reads a socket of its own: lower-case headers with string values, query values as
 // strings, the time as a JavaScript date string, a bare IP, issued in ms, Buffers and Dates in
-// data; then it emits to the socket with an acknowledgement.
+// data; then it emits to the socket with an acknowledgement. The client's Cookie and
+// Authorization headers and its auth token stay on the Go server.
 func (m *mixed) testFetchFromNode(t *testing.T) {
 	w := handshakeWindow{from: time.Now()}
-	c, s := connect(t, m.gos[0], "/", map[string]any{"token": "abc", "n": 2, "list": []any{1, "x"}})
+	c, s := connect(t, m.gos[0], "/", map[string]any{"token": "abc", "n": 2, "list": []any{1, "x"}},
+		withHeaders(http.Header{"Cookie": {"session=s3cr3t"}, "Authorization": {"Bearer s3cr3t"}, "X-Client": {"visible"}}, nil))
 	w.to = time.Now()
 	data := socketData()
 	data["user"] = struct {
@@ -155,14 +157,20 @@ func (m *mixed) testFetchFromNode(t *testing.T) {
 		}
 	}
 	// (No "host": Go's net/http keeps it out of the request's headers; see README.)
-	if headers["upgrade"] != "websocket" || headers["sec-websocket-version"] != "13" {
+	if headers["upgrade"] != "websocket" || headers["sec-websocket-version"] != "13" || headers["x-client"] != "visible" {
 		t.Errorf("headers %#v", headers)
+	}
+	if _, ok := headers["cookie"]; ok {
+		t.Errorf("cookie %#v reached the Node server", headers["cookie"])
+	}
+	if _, ok := headers["authorization"]; ok {
+		t.Errorf("authorization %#v reached the Node server", headers["authorization"])
 	}
 	query, _ := h["query"].(map[string]any)
 	if query["EIO"] != "4" || query["transport"] != "websocket" {
 		t.Errorf("query %#v, want string values", query)
 	}
-	if want := (map[string]any{"token": "abc", "n": 2.0, "list": []any{1.0, "x"}}); !reflect.DeepEqual(h["auth"], want) {
+	if want := (map[string]any{"n": 2.0, "list": []any{1.0, "x"}}); !reflect.DeepEqual(h["auth"], want) { // HandshakeAuthKeys
 		t.Errorf("auth %#v, want %#v", h["auth"], want)
 	}
 	if addr, _ := h["address"].(string); net.ParseIP(addr) == nil {

@@ -44,6 +44,9 @@ func peerConfig(opts *Options, name string, nsps ...string) nodepeer.Config {
 func startMixed(t *testing.T) *mixed {
 	t.Helper()
 	opts := testOptions(t)
+	// Go servers keep a handshake's secrets (Cookie, Authorization, auth but these keys) out of
+	// the fetchSockets answers Node servers read.
+	opts.HandshakeAuthKeys = []string{"n", "list"}
 	m := &mixed{}
 	for range 2 {
 		o := *opts

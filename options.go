@@ -100,6 +100,54 @@ type Options struct {
 	// publishes, unsubscribing, deleting the queue) when the Socket.IO server closes the adapter,
 	// which gives it no context. Default 10s. Close(ctx) uses its ctx instead.
 	ShutdownTimeout time.Duration
+
+	// Security: what of a socket's handshake leaves this server, and who may speak on the
+	// topic. See the README's Security section.
+
+	// SendHandshakeSecrets puts every socket's whole handshake in the fetchSockets answers this
+	// server publishes, as upstream does. By default the Cookie, Authorization,
+	// Proxy-Authorization and Set-Cookie headers (and RedactHeaders) stay on this server, the
+	// handshake's auth object is sent as {} (or with HandshakeAuthKeys only), and the query
+	// parameters in RedactQuery are removed from query and url. It cannot be combined with the
+	// three options that narrow that down.
+	SendHandshakeSecrets bool
+	// HandshakeAuthKeys are the keys of a socket's handshake auth object that fetchSockets
+	// answers carry (e.g. "name"); the others stay on this server. Default none.
+	HandshakeAuthKeys []string
+	// RedactHeaders are request headers (any case) that stay on this server besides Cookie,
+	// Authorization, Proxy-Authorization and Set-Cookie, e.g. "X-Api-Key".
+	RedactHeaders []string
+	// RedactQuery are query parameters that stay on this server (removed from the handshake's
+	// query and url), e.g. "token".
+	RedactQuery []string
+
+	// SigningKeys, when set, make this server sign every message it publishes (HMAC-SHA256 with
+	// the first key, in a "sig" attribute) and act only on messages signed with one of the keys,
+	// within SignatureMaxAge, once: a principal that may publish to the topic but holds no key
+	// can no longer broadcast, disconnect sockets or join them to rooms as a server. Refused
+	// messages are counted (Stats), reported once a minute per sender (*RejectedMessageError)
+	// and deleted. Every key is 16 bytes or more (32 random bytes recommended); every server and
+	// emitter of the cluster shares them. To rotate without losing a message, deploy
+	// [old, new] everywhere, then [new, old], then [new]. Node servers cannot sign: see
+	// AcceptUnsigned.
+	SigningKeys [][]byte
+	// SignatureMaxAge is how far a signature's time may be from this server's clock, either
+	// way, for its message to be acted on; msgIds are remembered that long to refuse replays. It
+	// must cover the publish retries (30 s), the time a message may wait in a queue (60 s) and
+	// the servers' clock differences. Default 2 minutes (DefaultSignatureMaxAge).
+	SignatureMaxAge time.Duration
+	// AcceptUnsigned makes a server with SigningKeys act on unsigned messages too (counted in
+	// Stats.Unsigned); wrongly signed, expired and replayed ones are still refused. It is for
+	// clusters with Node servers, which cannot sign, and for turning signing on in a running
+	// cluster (set it with the keys on every server, then clear it). It gives up what signing
+	// protects: anyone who may publish to the topic can act as a server again.
+	AcceptUnsigned bool
+
+	// TopicPolicy, when set, makes Init set the topic's access policy (sns:SetTopicAttributes,
+	// replacing the one the topic had): publishing and subscribing are denied to other accounts
+	// and, with TopicPolicy.Servers, to every principal not listed. Every server sets it, so
+	// give them all the same value.
+	TopicPolicy *TopicPolicy
 }
 
 // Defaults.
@@ -145,6 +193,7 @@ func (o *Options) withDefaults() Options {
 	orDefault(&c.ReorderWindow, DefaultReorderWindow)
 	orDefault(&c.MaxPublishRequests, DefaultMaxRequests)
 	orDefault(&c.MaxReceiveRequests, DefaultMaxRequests)
+	orDefault(&c.SignatureMaxAge, DefaultSignatureMaxAge)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -209,7 +258,7 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: HeartbeatTimeout (%v) must be longer than HeartbeatInterval (%v), "+
 			"or live nodes are dropped between two heartbeats", ErrInvalidOptions, o.HeartbeatTimeout, o.HeartbeatInterval)
 	}
-	return nil
+	return o.validateSecurity()
 }
 
 // validateQueueName checks a name produced by Options.QueueName.

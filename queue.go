@@ -65,6 +65,9 @@ func (t *transport) provision(ctx context.Context) (res *resources, err error) {
 		return res, opErr("sns:CreateTopic", o.TopicName, err)
 	}
 	res.topicArn = deref(topic.TopicArn)
+	if err := t.setTopicPolicy(ctx, res.topicArn); err != nil {
+		return res, err
+	}
 
 	queueAttrs := map[string]string{
 		string(sqstypes.QueueAttributeNameMessageRetentionPeriod): strconv.Itoa(int(queueMessageRetention.Seconds())),
@@ -290,6 +293,9 @@ func (t *transport) receive(raw *sqstypes.Message, now time.Time) {
 	if err != nil {
 		atomic.AddUint64(&t.stats.s.Malformed, 1)
 		t.log.Warn("sqsadapter: dropped malformed message", "messageId", deref(raw.MessageId), "error", err)
+		return
+	}
+	if !t.up.admit(m) {
 		return
 	}
 	// A message published twice (a retried publish) has two SQS message ids but one msgId;

@@ -19,6 +19,12 @@ type Stats struct {
 	UnknownNamespaces uint64 // messages for a namespace this server does not have
 	NotForUs          uint64 // this node's own messages and responses to other nodes: received only to be dropped
 	Reprovisions      uint64 // times the queue and subscription were made again after AWS lost them
+
+	// With Options.SigningKeys; each refused message is dropped and reported (once a minute per sender).
+	Unsigned          uint64 // messages without a signature (refused unless Options.AcceptUnsigned)
+	BadSignatures     uint64 // messages whose signature no key made, or malformed, refused
+	ExpiredSignatures uint64 // messages signed further than Options.SignatureMaxAge from this server's clock, refused
+	Replays           uint64 // signed messages acted on already (a replay, or a redelivery past de-duplication), refused
 }
 
 // counters are the live Stats. Every field of s is only ever touched atomically

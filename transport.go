@@ -57,6 +57,11 @@ type transport struct {
 
 // clusterHooks is what the transport needs of the cluster logic above it.
 type clusterHooks interface {
+	// admit reports whether a received message may be handled (its signature, with
+	// Options.SigningKeys); a refused one is counted and reported, and is to be deleted. It
+	// must run before anything uses the message's msgId (de-duplication, ordering), so that a
+	// forgery cannot take the msgId of a genuine message.
+	admit(*wire.Message) bool
 	// deliver acts on a received message, checked, de-duplicated and in its sender's order. It
 	// runs on the delivery goroutine, one message at a time.
 	deliver(*wire.Message)

@@ -31,6 +31,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
@@ -53,6 +54,9 @@ const MaxMessageSize = wire.MaxMessageSize
 // DefaultTopicName is the topic the adapter uses when its Options.TopicName is empty.
 const DefaultTopicName = "socket-io"
 
+// minSigningKeyLen is the shortest signing key, as the adapter checks it.
+const minSigningKeyLen = 16
+
 // Options configure an Emitter. The zero value of every field means its documented default, so
 // nil (or &Options{}) reaches a cluster that runs with the adapter's defaults.
 type Options struct {
@@ -65,6 +69,10 @@ type Options struct {
 	TopicArn string
 	// Logger receives debug records of what the emitter publishes. Default slog.Default().
 	Logger *slog.Logger
+	// SigningKey signs every message (the "sig" attribute) for servers that run with
+	// SigningKeys: it must be one of their keys, normally the first. Servers with keys refuse
+	// an emitter's unsigned messages. At least 16 bytes.
+	SigningKey []byte
 }
 
 // ErrInvalidOptions is wrapped by every error about Options.
@@ -99,10 +107,12 @@ type OpError = awsop.OpError
 // others from Of). Its methods act on every socket of the namespace; To, In and Except narrow
 // that down. An Emitter is immutable and safe for concurrent use.
 type Emitter struct {
-	client   SNSAPI
-	topicArn string
-	log      *slog.Logger
-	nsp      string
+	client    SNSAPI
+	topicArn  string
+	topicName string // signed with every message
+	key       []byte // nil: unsigned
+	log       *slog.Logger
+	nsp       string
 }
 
 // New returns an Emitter for the main namespace "/" of the cluster on the topic opts names
@@ -134,12 +144,18 @@ func New(ctx context.Context, client SNSAPI, opts *Options) (*Emitter, error) {
 		}
 		arn = *out.TopicArn
 	}
-	o.Logger.Debug("emitter: publishing to topic", "topic", arn)
-	return &Emitter{client: client, topicArn: arn, log: o.Logger, nsp: "/"}, nil
+	o.Logger.Debug("emitter: publishing to topic", "topic", arn, "signed", o.SigningKey != nil)
+	return &Emitter{client: client, topicArn: arn, topicName: arnName(arn), key: o.SigningKey, log: o.Logger, nsp: "/"}, nil
 }
+
+// arnName is the last part of an ARN: a topic's name.
+func arnName(arn string) string { return arn[strings.LastIndex(arn, ":")+1:] }
 
 // validate checks the options against the AWS naming rules before any AWS call.
 func (o *Options) validate() error {
+	if o.SigningKey != nil && len(o.SigningKey) < minSigningKeyLen {
+		return fmt.Errorf("%w: SigningKey is %d bytes, want at least %d", ErrInvalidOptions, len(o.SigningKey), minSigningKeyLen)
+	}
 	if o.TopicName != "" && !wire.ValidTopicName(o.TopicName) {
 		return fmt.Errorf("%w: TopicName %q: %s", ErrInvalidOptions, o.TopicName, wire.TopicNameRule)
 	}
@@ -316,6 +332,9 @@ func (e *Emitter) publish(ctx context.Context, t wire.Type, data any) error {
 		return fmt.Errorf("emitter: encoding %s on namespace %q: %w", t, e.nsp, err)
 	}
 	m := &wire.Message{Type: t, Nsp: e.nsp, UID: wire.EmitterUID, Data: b, ID: wire.NewID()}
+	if e.key != nil {
+		m.Sign(e.key, e.topicName, time.Now())
+	}
 	if err := m.CheckSize(); err != nil {
 		return fmt.Errorf("emitter: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/smithy-go"
@@ -160,6 +161,7 @@ func TestInvalidOptionsFailBeforeAnyCall(t *testing.T) {
 		"ARN without a name":      {TopicArn: "arn:aws:sns:us-east-1:000000000000:"},
 		"ARN of another topic":    {TopicArn: testArn, TopicName: "other"},
 		"ARN with a bad resource": {TopicArn: "arn:aws:sns:us-east-1:000000000000:a:b"},
+		"short signing key":       {SigningKey: []byte("short")},
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := &fakeSNS{}
@@ -502,5 +504,39 @@ func TestMatchesUpstreamBytes(t *testing.T) {
 				t.Fatalf("nsp %q, want %q", m.Nsp, want.Attributes["nsp"].StringValue)
 			}
 		})
+	}
+}
+
+// With a key, every message carries a signature the servers' keys verify, over the topic's name
+// (found by name or given as an ARN) and a fresh msgId; without, none.
+func TestSigningKeySignsEveryMessage(t *testing.T) {
+	key := []byte("emitter-key-0123456789abcdef0123")
+	for _, o := range []Options{{SigningKey: key}, {SigningKey: key, TopicArn: testArn}} {
+		f := &fakeSNS{}
+		e := newTest(t, f, &o)
+		if err := e.Emit(context.Background(), "hello"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Of("/admin").ServerSideEmit(context.Background(), "ping"); err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range f.published {
+			m, _ := decodePublished(t, in)
+			m.ID = *in.MessageAttributes[wire.AttrMsgID].StringValue
+			m.Sig = *in.MessageAttributes[wire.AttrSig].StringValue
+			if at, err := m.VerifySig([][]byte{[]byte("another-key-0123456789abcdef0123"), key}, "socket-io"); err != nil || time.Since(at) > time.Minute {
+				t.Fatalf("%s on %s: signed at %v: %v", m.Type, m.Nsp, at, err)
+			}
+			if _, err := m.VerifySig([][]byte{key}, "other-topic"); err == nil {
+				t.Fatal("the signature does not cover the topic")
+			}
+		}
+	}
+	f := &fakeSNS{}
+	if err := newTest(t, f, nil).Emit(context.Background(), "hello"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.published[0].MessageAttributes[wire.AttrSig]; ok {
+		t.Fatal("signed without a key")
 	}
 }

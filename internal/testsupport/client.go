@@ -37,8 +37,15 @@ const (
 //     read the CONNECT packet before its Client listens for it. So a step that takes longer than
 //     ConnectTimeout is abandoned and the connect tried again, ConnectAttempts times at the most.
 func Connect(ctx context.Context, url, nsp string, auth map[string]any, setup func(*client.Socket)) (*client.Socket, error) {
+	return ConnectWithOptions(ctx, url, nsp, auth, setup, nil)
+}
+
+// ConnectWithOptions is Connect with configure, when not nil, called on the client's options
+// before it connects: extra request headers, query parameters.
+func ConnectWithOptions(ctx context.Context, url, nsp string, auth map[string]any, setup func(*client.Socket),
+	configure func(*client.Options)) (*client.Socket, error) {
 	for range ConnectAttempts {
-		sock, err := connectOnce(ctx, url, nsp, auth, setup)
+		sock, err := connectOnce(ctx, url, nsp, auth, setup, configure)
 		if !errors.Is(err, errLost) {
 			return sock, err
 		}
@@ -50,7 +57,8 @@ func Connect(ctx context.Context, url, nsp string, auth map[string]any, setup fu
 var errLost = errors.New("connect attempt lost")
 
 // connectOnce is one attempt of Connect: the connected socket, errLost, or the error of ctx.
-func connectOnce(ctx context.Context, url, nsp string, auth map[string]any, setup func(*client.Socket)) (*client.Socket, error) {
+func connectOnce(ctx context.Context, url, nsp string, auth map[string]any, setup func(*client.Socket),
+	configure func(*client.Options)) (*client.Socket, error) {
 	opts := client.DefaultOptions()
 	opts.SetTransports(types.NewSet(transports.WebSocket))
 	opts.SetReconnection(false)
@@ -58,6 +66,9 @@ func connectOnce(ctx context.Context, url, nsp string, auth map[string]any, setu
 	opts.SetAutoConnect(false) // else the socket may connect before its listeners exist
 	if auth != nil {
 		opts.SetAuth(auth)
+	}
+	if configure != nil {
+		configure(opts)
 	}
 	manager := client.NewManager(url, opts)
 	opened := make(chan error, 1)

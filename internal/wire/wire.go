@@ -11,6 +11,10 @@
 // Go nodes add one attribute upstream does not send, and which upstream ignores:
 //   - attribute "msgId" (String): a random id per message, so that a message published twice
 //     (a publish retried after a lost response) is acted on once.
+//
+// Go senders configured with signing keys add one more (sign.go):
+//   - attribute "sig" (String): "v1:<unix ms>:<hex HMAC-SHA256>", the sender's proof that it
+//     holds a key of the cluster.
 package wire
 
 import (
@@ -90,6 +94,7 @@ const (
 	AttrRequesterUID = "requesterUid"
 	AttrData         = "data"
 	AttrMsgID        = "msgId"
+	AttrSig          = "sig"
 )
 
 // EmitterUID is the sender uid that cluster adapters reserve for emitters: messages from it are
@@ -107,6 +112,7 @@ type Message struct {
 	RequesterUID string // set on responses only
 	Data         []byte // msgpack; nil when the type carries no data
 	ID           string // Go senders only: the same for every copy of one published message
+	Sig          string // signed messages only: see Sign
 }
 
 // Body is the SNS message body.
@@ -127,6 +133,9 @@ func (m *Message) Size() int {
 	if m.ID != "" {
 		n += len(AttrMsgID) + len("String") + len(m.ID)
 	}
+	if m.Sig != "" {
+		n += len(AttrSig) + len("String") + len(m.Sig)
+	}
 	return n
 }
 
@@ -145,6 +154,9 @@ func (m *Message) SNSAttributes() map[string]snstypes.MessageAttributeValue {
 	if m.ID != "" {
 		attrs[AttrMsgID] = str(m.ID)
 	}
+	if m.Sig != "" {
+		attrs[AttrSig] = str(m.Sig)
+	}
 	return attrs
 }
 
@@ -162,7 +174,7 @@ func FromSQS(body *string, attrs map[string]sqstypes.MessageAttributeValue) (*Me
 	}
 	n, err := strconv.Atoi(*body)
 	if err != nil || !Type(n).Valid() {
-		return nil, fmt.Errorf("%w: body %q is not a message type", ErrMalformed, truncate(*body))
+		return nil, fmt.Errorf("%w: body %q is not a message type", ErrMalformed, Truncate(*body))
 	}
 	m := &Message{Type: Type(n)}
 	if m.Nsp, err = stringAttr(attrs, AttrNsp, true); err != nil {
@@ -175,6 +187,9 @@ func FromSQS(body *string, attrs map[string]sqstypes.MessageAttributeValue) (*Me
 		return nil, err
 	}
 	if m.ID, err = stringAttr(attrs, AttrMsgID, false); err != nil {
+		return nil, err
+	}
+	if m.Sig, err = stringAttr(attrs, AttrSig, false); err != nil {
 		return nil, err
 	}
 	if !m.Type.IsResponse() && m.RequesterUID != "" {
@@ -209,8 +224,8 @@ func stringAttr(attrs map[string]sqstypes.MessageAttributeValue, name string, re
 	return *v.StringValue, nil
 }
 
-// truncate keeps logged strings from hostile input short.
-func truncate(s string) string {
+// Truncate keeps logged strings from hostile input short.
+func Truncate(s string) string {
 	const max = 64
 	if len(s) <= max {
 		return s
