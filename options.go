@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
 )
 
@@ -100,6 +102,16 @@ type Options struct {
 	// publishes, unsubscribing, deleting the queue) when the Socket.IO server closes the adapter,
 	// which gives it no context. Default 10s. Close(ctx) uses its ctx instead.
 	ShutdownTimeout time.Duration
+
+	// Production: metrics (metrics.go).
+
+	// MeterProvider, when set, exports the adapter's metrics through OpenTelemetry: every Stats
+	// field as a counter (sqsadapter.messages.received, ...), the publish backlog and the
+	// requests in flight as gauges, and two histograms in seconds: sqsadapter.publish.duration
+	// (one SNS Publish or PublishBatch call) and sqsadapter.receive.latency (from a message's
+	// SQS SentTimestamp to its delivery to the handlers). Default nil: no metrics, and nothing
+	// is measured.
+	MeterProvider metric.MeterProvider
 }
 
 // Defaults.

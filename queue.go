@@ -264,6 +264,8 @@ func (t *transport) receiveBatch(ctx context.Context, res *resources, waitSecond
 		WaitTimeSeconds:       waitSeconds,
 		VisibilityTimeout:     receiveVisibilitySeconds,
 		MessageAttributeNames: []string{"All"},
+		// SentTimestamp, for the receive latency metric, only when there are metrics.
+		MessageSystemAttributeNames: t.metrics.systemAttributes(),
 	}, capSQSBackoff)
 	if err != nil {
 		return nil, opErr("sqs:ReceiveMessage", res.queueURL, err)
@@ -297,6 +299,7 @@ func (t *transport) receive(raw *sqstypes.Message, now time.Time) {
 	if m.ID == "" {
 		m.ID = deref(raw.MessageId)
 	}
+	m.Raw = raw
 	t.order.add(m, now)
 }
 
@@ -318,6 +321,7 @@ func (t *transport) deliverLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return // closing: the queue goes, and the cluster is told
 			}
+			t.metrics.delivering(m)
 			t.up.deliver(m)
 		}
 		if !next.IsZero() {

@@ -30,6 +30,8 @@ type transport struct {
 	stats  *counters
 	up     clusterHooks
 	pub    *publisher
+	// metrics is nil without Options.MeterProvider; see metrics.go.
+	metrics *metrics
 
 	reprovisionMu sync.Mutex // serialises reprovision
 
@@ -84,6 +86,8 @@ func newTransport(snsClient SNSAPI, sqsClient SQSAPI, opts *Options, nodeID stri
 		handlerCloses: make(chan struct{}),
 	}
 	t.pub = newPublisher(t, max(opts.PublishBufferSize, 1)) // a negative size fails validation
+	t.metrics = newMetrics(t)
+	t.metrics.instrument(t)
 	return t
 }
 
@@ -148,6 +152,7 @@ func (t *transport) close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("a handler is still running: %w", ctx.Err()))
 		}
 	}
+	t.metrics.stop()
 	return errors.Join(errs...)
 }
 
