@@ -39,6 +39,7 @@ type transport struct {
 	res     *resources // nil until start succeeds
 	readyAt time.Time  // when start succeeded
 	closed  bool
+	lost    error // why the queue and subscription are being made again; nil while they exist
 
 	stopLoops   context.CancelFunc // stops polling, delivering and the other loops
 	loops       sync.WaitGroup     // polling, deletes, subscription check, orphan clean-up
