@@ -149,7 +149,8 @@ func TestMetricsExportEveryStatsFieldGaugesAndLatencies(t *testing.T) {
 	}
 	var succeeded, failed uint64
 	for _, dp := range publish.DataPoints {
-		if method, _ := dp.Attributes.Value("rpc.method"); method.AsString() != "Publish" {
+		// The announcement and the first broadcast may leave together, in one PublishBatch.
+		if method, _ := dp.Attributes.Value("rpc.method"); method.AsString() != "Publish" && method.AsString() != "PublishBatch" {
 			t.Errorf("publish duration attributes %v", dp.Attributes.ToSlice())
 		}
 		if code, isErr := dp.Attributes.Value("error.type"); isErr {
@@ -161,8 +162,8 @@ func TestMetricsExportEveryStatsFieldGaugesAndLatencies(t *testing.T) {
 			succeeded += dp.Count
 		}
 	}
-	if succeeded < 2 || failed != 1 {
-		t.Errorf("publish durations: %d successful calls, %d failed, want >= 2 and 1", succeeded, failed)
+	if succeeded < 1 || failed != 1 {
+		t.Errorf("publish durations: %d successful calls, %d failed, want >= 1 and 1", succeeded, failed)
 	}
 
 	latency, ok := got[metricReceiveLatency].Data.(metricdata.Histogram[float64])
