@@ -33,6 +33,7 @@ type fakeAWS struct {
 	publishBatch func(*sns.PublishBatchInput) *sns.PublishBatchOutput
 	deleted      [][]sqstypes.DeleteMessageBatchRequestEntry
 	published    []string // bodies, in order
+	sent         []*sqs.SendMessageInput
 }
 
 var (
@@ -157,6 +158,16 @@ func (f *fakeAWS) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBat
 	f.deleted = append(f.deleted, in.Entries)
 	f.mu.Unlock()
 	return &sqs.DeleteMessageBatchOutput{}, nil
+}
+
+func (f *fakeAWS) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	if err := f.call("SendMessage"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.sent = append(f.sent, in)
+	f.mu.Unlock()
+	return &sqs.SendMessageOutput{}, nil
 }
 
 func (f *fakeAWS) DeleteQueue(context.Context, *sqs.DeleteQueueInput, ...func(*sqs.Options)) (*sqs.DeleteQueueOutput, error) {

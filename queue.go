@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -292,6 +293,7 @@ func (t *transport) receive(raw *sqstypes.Message, now time.Time) {
 	if err != nil {
 		atomic.AddUint64(&t.stats.s.Malformed, 1)
 		t.log.Warn("sqsadapter: dropped malformed message", "messageId", deref(raw.MessageId), "error", err)
+		t.dlq.add(raw, deadLetterMalformed+": "+strings.TrimPrefix(err.Error(), wire.ErrMalformed.Error()+": "), senderOf(raw))
 		return
 	}
 	// A message published twice (a retried publish) has two SQS message ids but one msgId;

@@ -9,18 +9,20 @@ import (
 // is also an OpenTelemetry counter, named by its metric tag ("name" or "name,unit"; the unit
 // defaults to {message}); see Options.MeterProvider.
 type Stats struct {
-	Received          uint64 `metric:"sqsadapter.messages.received"`          // SQS messages received
-	Malformed         uint64 `metric:"sqsadapter.messages.malformed"`         // received messages dropped as malformed (logged at warn level)
-	Duplicates        uint64 `metric:"sqsadapter.messages.duplicates"`        // redeliveries of a message already handled, dropped
-	Reordered         uint64 `metric:"sqsadapter.messages.reordered"`         // messages that arrived ahead of an earlier one of their sender, held to restore its order
-	LateDeliveries    uint64 `metric:"sqsadapter.messages.late"`              // messages that arrived after the reorder window gave up on them, delivered out of order
-	Published         uint64 `metric:"sqsadapter.messages.published"`         // cluster messages SNS accepted
-	PublishFailures   uint64 `metric:"sqsadapter.publish.failures"`           // cluster messages SNS did not accept (reported)
-	PublishDropped    uint64 `metric:"sqsadapter.publish.dropped"`            // cluster messages dropped because the publish buffer was full (reported)
-	HandlerPanics     uint64 `metric:"sqsadapter.handler.panics"`             // messages whose handling panicked (recovered and reported)
-	UnknownNamespaces uint64 `metric:"sqsadapter.messages.unknown_namespace"` // messages for a namespace this server does not have
-	NotForUs          uint64 `metric:"sqsadapter.messages.not_for_us"`        // this node's own messages and responses to other nodes: received only to be dropped
-	Reprovisions      uint64 `metric:"sqsadapter.reprovisions,{reprovision}"` // times the queue and subscription were made again after AWS lost them
+	Received           uint64 `metric:"sqsadapter.messages.received"`          // SQS messages received
+	Malformed          uint64 `metric:"sqsadapter.messages.malformed"`         // received messages dropped as malformed (logged at warn level)
+	Duplicates         uint64 `metric:"sqsadapter.messages.duplicates"`        // redeliveries of a message already handled, dropped
+	Reordered          uint64 `metric:"sqsadapter.messages.reordered"`         // messages that arrived ahead of an earlier one of their sender, held to restore its order
+	LateDeliveries     uint64 `metric:"sqsadapter.messages.late"`              // messages that arrived after the reorder window gave up on them, delivered out of order
+	Published          uint64 `metric:"sqsadapter.messages.published"`         // cluster messages SNS accepted
+	PublishFailures    uint64 `metric:"sqsadapter.publish.failures"`           // cluster messages SNS did not accept (reported)
+	PublishDropped     uint64 `metric:"sqsadapter.publish.dropped"`            // cluster messages dropped because the publish buffer was full (reported)
+	HandlerPanics      uint64 `metric:"sqsadapter.handler.panics"`             // messages whose handling panicked (recovered and reported)
+	UnknownNamespaces  uint64 `metric:"sqsadapter.messages.unknown_namespace"` // messages for a namespace this server does not have
+	NotForUs           uint64 `metric:"sqsadapter.messages.not_for_us"`        // this node's own messages and responses to other nodes: received only to be dropped
+	Reprovisions       uint64 `metric:"sqsadapter.reprovisions,{reprovision}"` // times the queue and subscription were made again after AWS lost them
+	DeadLettered       uint64 `metric:"sqsadapter.dead_letter.sent"`           // dropped messages kept in Options.DeadLetterQueueURL
+	DeadLetterFailures uint64 `metric:"sqsadapter.dead_letter.failures"`       // dropped messages that did not reach the dead-letter queue (buffer full, SQS refused, closing)
 }
 
 // counters are the live Stats. Every field of s is only ever touched atomically

@@ -32,6 +32,8 @@ type transport struct {
 	pub    *publisher
 	// metrics is nil without Options.MeterProvider; see metrics.go.
 	metrics *metrics
+	// dlq is nil without Options.DeadLetterQueueURL; see deadletter.go.
+	dlq *deadLetterQueue
 
 	reprovisionMu sync.Mutex // serialises reprovision
 
@@ -89,6 +91,7 @@ func newTransport(snsClient SNSAPI, sqsClient SQSAPI, opts *Options, nodeID stri
 	t.pub = newPublisher(t, max(opts.PublishBufferSize, 1)) // a negative size fails validation
 	t.metrics = newMetrics(t)
 	t.metrics.instrument(t)
+	t.dlq = newDeadLetterQueue(t)
 	return t
 }
 
@@ -123,6 +126,7 @@ func (t *transport) start(ctx context.Context) error {
 		}()
 	}
 	t.pub.start()
+	t.dlq.start()
 	t.log.Info("sqsadapter: subscribed", "topic", res.topicArn, "queue", res.queueURL, "node", t.nodeID)
 	return nil
 }
@@ -153,6 +157,7 @@ func (t *transport) close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("a handler is still running: %w", ctx.Err()))
 		}
 	}
+	t.dlq.close(ctx) // after the loops that drop messages have ended
 	t.metrics.stop()
 	return errors.Join(errs...)
 }
