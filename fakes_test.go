@@ -564,8 +564,8 @@ func TestCloseIsIdempotentAndRemovesTheQueueOnce(t *testing.T) {
 	}
 }
 
-// blockedPublish holds every Publish until release is closed, like an SNS that stopped
-// answering.
+// blockedPublish holds every Publish and PublishBatch until release is closed, like an SNS
+// that stopped answering.
 type blockedPublish struct {
 	*fakeAWS
 	release chan struct{}
@@ -574,6 +574,11 @@ type blockedPublish struct {
 func (f *blockedPublish) Publish(ctx context.Context, in *sns.PublishInput, o ...func(*sns.Options)) (*sns.PublishOutput, error) {
 	<-f.release
 	return f.fakeAWS.Publish(ctx, in, o...)
+}
+
+func (f *blockedPublish) PublishBatch(ctx context.Context, in *sns.PublishBatchInput, o ...func(*sns.Options)) (*sns.PublishBatchOutput, error) {
+	<-f.release
+	return f.fakeAWS.PublishBatch(ctx, in, o...)
 }
 
 func TestFullPublishBufferDropsAndReportsWithoutBlocking(t *testing.T) {
