@@ -3,7 +3,9 @@ package sqsadapter
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,15 +166,38 @@ func TestCloseWithAWSDownUsesTheCallersDeadline(t *testing.T) {
 	}
 }
 
+// stalledSNS holds every publish until release is closed, and says when the first one waits.
+type stalledSNS struct {
+	*fakeAWS
+	release, waiting chan struct{}
+	once             sync.Once
+}
+
+func (s *stalledSNS) stall() {
+	s.once.Do(func() { close(s.waiting) })
+	<-s.release
+}
+
+func (s *stalledSNS) Publish(ctx context.Context, in *sns.PublishInput, o ...func(*sns.Options)) (*sns.PublishOutput, error) {
+	s.stall()
+	return s.fakeAWS.Publish(ctx, in, o...)
+}
+
+func (s *stalledSNS) PublishBatch(ctx context.Context, in *sns.PublishBatchInput, o ...func(*sns.Options)) (*sns.PublishBatchOutput, error) {
+	s.stall()
+	return s.fakeAWS.PublishBatch(ctx, in, o...)
+}
+
 // The server closing its last namespace starts the clean-up with Options.ShutdownTimeout; an
 // application's Close with a longer deadline that joins it extends it: SNS answering after the
 // server's timeout still gets the queued messages out.
 func TestCloseJoiningTheServersCloseGetsItsOwnDeadline(t *testing.T) {
-	f := &blockedPublish{fakeAWS: &fakeAWS{}, release: make(chan struct{})}
+	f := &stalledSNS{fakeAWS: &fakeAWS{}, release: make(chan struct{}), waiting: make(chan struct{})}
 	io, b := fakeServerWith(t, f, f.fakeAWS, nil, func(o *Options) { o.ShutdownTimeout = time.Second })
-	if err := b.Init(context.Background()); err != nil { // its INITIAL_HEARTBEAT now waits for SNS
+	if err := b.Init(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	<-f.waiting // the INITIAL_HEARTBEAT waits for SNS
 	serverClosed := make(chan struct{})
 	go func() { io.Close(nil); close(serverClosed) }()
 	eventually(t, 5*time.Second, b.closeStarted, "the server's close started")
@@ -186,11 +211,10 @@ func TestCloseJoiningTheServersCloseGetsItsOwnDeadline(t *testing.T) {
 		t.Fatalf("Close: %v, want the queued messages sent within its own deadline", err)
 	}
 	<-serverClosed
-	if n := f.count("Publish"); n == 0 {
-		t.Fatal("nothing was published")
-	}
-	if f.count("DeleteQueue") != 1 {
-		t.Fatalf("calls %v", f.calls)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !slices.Contains(f.published, "1") || !slices.Contains(f.published, "13") || slices.Index(f.calls, "DeleteQueue") < 0 {
+		t.Fatalf("published %v, calls %v: want INITIAL_HEARTBEAT and ADAPTER_CLOSE out, then the queue deleted", f.published, f.calls)
 	}
 }
 
