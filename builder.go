@@ -240,12 +240,14 @@ func (b *AdapterBuilder) deliver(m *wire.Message) {
 			atomic.AddUint64(&b.stats.s.HandlerPanics, 1)
 			b.errs.report(fmt.Errorf("handling %s from %s on namespace %q (message %s) panicked: %v\n%s",
 				m.Type, m.UID, m.Nsp, m.ID, p, debug.Stack()))
+			b.transport.deadLetter(m, deadLetterPanic, fmt.Sprint(p))
 		}
 	}()
 	if err := a.onMessage(m); err != nil {
 		atomic.AddUint64(&b.stats.s.Malformed, 1)
 		b.log.Warn("sqsadapter: dropped malformed message", "messageId", m.ID, "type", m.Type, "from", m.UID,
 			"nsp", m.Nsp, "error", err)
+		b.transport.deadLetter(m, deadLetterWrongPayload, err.Error())
 	}
 }
 

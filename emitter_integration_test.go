@@ -4,11 +4,13 @@ package sqsadapter
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 
@@ -417,5 +419,31 @@ func TestEmitterMessagePublishedTwiceIsActedOnOnce(t *testing.T) {
 		if ev := nextOf(t, c.clients, i, "sync"); ev.name != "sync" {
 			t.Fatalf("client %d got %s %v again before the marker", i, ev.name, ev.args)
 		}
+	}
+}
+
+// On a live endpoint, an emitter finds the topic the servers made by its name among many, and a
+// name no server uses fails New without creating that topic; CreateTopic creates it.
+func TestEmitterFindsOnlyTheServersTopic(t *testing.T) {
+	n := startNode(t, testOptions(t))
+	newTestEmitter(t, n, false) // found by name
+
+	snsClient, _ := awsClients(t)
+	typo := n.builder.opts.TopicName + "-typo"
+	for range 2 { // the second look-up fails too: the first created nothing
+		_, err := emitter.New(emitCtx(t), snsClient, &emitter.Options{TopicName: typo})
+		if !errors.Is(err, emitter.ErrTopicNotFound) {
+			t.Fatalf("New on a topic no server made: %v, want ErrTopicNotFound", err)
+		}
+	}
+	e, err := emitter.New(emitCtx(t), snsClient, &emitter.Options{TopicName: typo, CreateTopic: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = snsClient.DeleteTopic(context.Background(), &sns.DeleteTopicInput{TopicArn: aws.String(e.TopicArn())})
+	})
+	if _, err := emitter.New(emitCtx(t), snsClient, &emitter.Options{TopicName: typo}); err != nil {
+		t.Fatalf("New after CreateTopic made it: %v", err)
 	}
 }

@@ -43,3 +43,9 @@ func (b *AdapterBuilder) simulateCrash() {
 
 // closeStarted reports whether a Close (the server's or the application's) has begun.
 func (b *AdapterBuilder) closeStarted() bool { return b.closing.Load() }
+
+// metered reports whether the transport measures anything (Options.MeterProvider).
+func (b *AdapterBuilder) metered() bool {
+	_, sns := b.transport.sns.(meteredSNS)
+	return b.transport.metrics != nil || sns
+}

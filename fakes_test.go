@@ -33,6 +33,7 @@ type fakeAWS struct {
 	publishBatch func(*sns.PublishBatchInput) *sns.PublishBatchOutput
 	deleted      [][]sqstypes.DeleteMessageBatchRequestEntry
 	published    []string // bodies, in order
+	sent         []*sqs.SendMessageInput
 }
 
 var (
@@ -161,6 +162,16 @@ func (f *fakeAWS) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBat
 	f.deleted = append(f.deleted, in.Entries)
 	f.mu.Unlock()
 	return &sqs.DeleteMessageBatchOutput{}, nil
+}
+
+func (f *fakeAWS) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	if err := f.call("SendMessage"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.sent = append(f.sent, in)
+	f.mu.Unlock()
+	return &sqs.SendMessageOutput{}, nil
 }
 
 func (f *fakeAWS) DeleteQueue(context.Context, *sqs.DeleteQueueInput, ...func(*sqs.Options)) (*sqs.DeleteQueueOutput, error) {
@@ -557,8 +568,8 @@ func TestCloseIsIdempotentAndRemovesTheQueueOnce(t *testing.T) {
 	}
 }
 
-// blockedPublish holds every Publish until release is closed, like an SNS that stopped
-// answering.
+// blockedPublish holds every Publish and PublishBatch until release is closed, like an SNS
+// that stopped answering.
 type blockedPublish struct {
 	*fakeAWS
 	release chan struct{}
@@ -567,6 +578,11 @@ type blockedPublish struct {
 func (f *blockedPublish) Publish(ctx context.Context, in *sns.PublishInput, o ...func(*sns.Options)) (*sns.PublishOutput, error) {
 	<-f.release
 	return f.fakeAWS.Publish(ctx, in, o...)
+}
+
+func (f *blockedPublish) PublishBatch(ctx context.Context, in *sns.PublishBatchInput, o ...func(*sns.Options)) (*sns.PublishBatchOutput, error) {
+	<-f.release
+	return f.fakeAWS.PublishBatch(ctx, in, o...)
 }
 
 func TestFullPublishBufferDropsAndReportsWithoutBlocking(t *testing.T) {

@@ -63,19 +63,16 @@ func hasSubscription(t *testing.T, c *sns.Client, res *resources) bool {
 	return false
 }
 
-func TestMalformedMessagesOnTheQueueAreDroppedAndTheClusterGoesOn(t *testing.T) {
-	_, sqsClient := awsClients(t)
-	nodes := cluster(t, 2, testOptions(t))
-	cl, _ := connect(t, nodes[1], "/", nil)
-	cl.record("after")
-	queueURL := nodes[1].resources().queueURL
+// garbageMessages are messages that are not cluster messages: a bad body, an unknown type,
+// missing or mistyped attributes, a hostile msgpack length, a requesterUid on a heartbeat.
+func garbageMessages() []sqs.SendMessageInput {
 	str := func(s string) sqstypes.MessageAttributeValue {
 		return sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(s)}
 	}
 	bin := func(b []byte) sqstypes.MessageAttributeValue {
 		return sqstypes.MessageAttributeValue{DataType: aws.String("Binary"), BinaryValue: b}
 	}
-	garbage := []sqs.SendMessageInput{
+	return []sqs.SendMessageInput{
 		{MessageBody: aws.String("hello")},
 		{MessageBody: aws.String("42"), MessageAttributes: map[string]sqstypes.MessageAttributeValue{"nsp": str("/"), "uid": str("x")}},
 		{MessageBody: aws.String("3"), MessageAttributes: map[string]sqstypes.MessageAttributeValue{"nsp": str("/")}},
@@ -90,6 +87,15 @@ func TestMalformedMessagesOnTheQueueAreDroppedAndTheClusterGoesOn(t *testing.T) 
 		{MessageBody: aws.String("2"), MessageAttributes: map[string]sqstypes.MessageAttributeValue{
 			"nsp": str("/"), "uid": str("x"), "requesterUid": str("y")}},
 	}
+}
+
+func TestMalformedMessagesOnTheQueueAreDroppedAndTheClusterGoesOn(t *testing.T) {
+	_, sqsClient := awsClients(t)
+	nodes := cluster(t, 2, testOptions(t))
+	cl, _ := connect(t, nodes[1], "/", nil)
+	cl.record("after")
+	queueURL := nodes[1].resources().queueURL
+	garbage := garbageMessages()
 	for i := range garbage {
 		garbage[i].QueueUrl = &queueURL
 		if _, err := sqsClient.SendMessage(context.Background(), &garbage[i]); err != nil {

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
 )
 
@@ -148,6 +150,23 @@ type Options struct {
 	// and, with TopicPolicy.Servers, to every principal not listed. Every server sets it, so
 	// give them all the same value.
 	TopicPolicy *TopicPolicy
+
+	// Production: metrics (metrics.go), the dead-letter queue (deadletter.go).
+
+	// MeterProvider, when set, exports the adapter's metrics through OpenTelemetry: every Stats
+	// field as a counter (sqsadapter.messages.received, ...), the publish backlog and the
+	// requests in flight as gauges, and two histograms in seconds: sqsadapter.publish.duration
+	// (one SNS Publish or PublishBatch call) and sqsadapter.receive.latency (from a message's
+	// SQS SentTimestamp to its delivery to the handlers). Default nil: no metrics, and nothing
+	// is measured.
+	MeterProvider metric.MeterProvider
+	// DeadLetterQueueURL, when set, is an SQS queue (made by you, not the adapter) that keeps
+	// every received message the adapter drops as bad: not a cluster message, a payload of the
+	// wrong shape, a handler that panicked. Each is sent there with sqs:SendMessage, with its
+	// original body and attributes plus sqsadapter-reason and sqsadapter-sender attributes.
+	// Sending never holds up receiving: what cannot be sent is dropped and counted in
+	// Stats.DeadLetterFailures. Default none: dropped messages are only logged and counted.
+	DeadLetterQueueURL string
 }
 
 // Defaults.
@@ -253,6 +272,9 @@ func (o *Options) validate() error {
 	}
 	if o.PublishBufferSize < 0 {
 		return fmt.Errorf("%w: PublishBufferSize is negative (%d)", ErrInvalidOptions, o.PublishBufferSize)
+	}
+	if err := validateDeadLetterQueueURL(o); err != nil {
+		return err
 	}
 	if o.HeartbeatTimeout <= o.HeartbeatInterval {
 		return fmt.Errorf("%w: HeartbeatTimeout (%v) must be longer than HeartbeatInterval (%v), "+

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -267,6 +268,8 @@ func (t *transport) receiveBatch(ctx context.Context, res *resources, waitSecond
 		WaitTimeSeconds:       waitSeconds,
 		VisibilityTimeout:     receiveVisibilitySeconds,
 		MessageAttributeNames: []string{"All"},
+		// SentTimestamp, for the receive latency metric, only when there are metrics.
+		MessageSystemAttributeNames: t.metrics.systemAttributes(),
 	}, capSQSBackoff)
 	if err != nil {
 		return nil, opErr("sqs:ReceiveMessage", res.queueURL, err)
@@ -293,6 +296,7 @@ func (t *transport) receive(raw *sqstypes.Message, now time.Time) {
 	if err != nil {
 		atomic.AddUint64(&t.stats.s.Malformed, 1)
 		t.log.Warn("sqsadapter: dropped malformed message", "messageId", deref(raw.MessageId), "error", err)
+		t.dlq.add(raw, deadLetterMalformed+": "+strings.TrimPrefix(err.Error(), wire.ErrMalformed.Error()+": "), senderOf(raw))
 		return
 	}
 	if !t.up.admit(m) {
@@ -303,6 +307,7 @@ func (t *transport) receive(raw *sqstypes.Message, now time.Time) {
 	if m.ID == "" {
 		m.ID = deref(raw.MessageId)
 	}
+	m.Raw = raw
 	t.order.add(m, now)
 }
 
@@ -324,6 +329,7 @@ func (t *transport) deliverLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return // closing: the queue goes, and the cluster is told
 			}
+			t.metrics.delivering(m)
 			t.up.deliver(m)
 		}
 		if !next.IsZero() {

@@ -23,8 +23,10 @@ func (t *transport) reprovision(ctx context.Context, failed *resources, cause er
 		return
 	}
 	t.errs.report(fmt.Errorf("making the queue and subscription again: %w", cause))
+	t.markLost(cause) // Ready fails until they exist again
 	res, err := t.provision(ctx)
 	if err != nil {
+		t.markLost(err)
 		if ctx.Err() == nil {
 			t.errs.report(fmt.Errorf("making the queue and subscription again failed: %w", err))
 		}
@@ -33,7 +35,7 @@ func (t *transport) reprovision(ctx context.Context, failed *resources, cause er
 	t.mu.Lock()
 	closed := t.closed
 	if !closed {
-		t.res = res
+		t.res, t.lost = res, nil
 	}
 	t.mu.Unlock()
 	cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.opts.ShutdownTimeout)

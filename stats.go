@@ -5,26 +5,30 @@ import (
 	"sync/atomic"
 )
 
-// Stats counts what the adapter did since it was built.
+// Stats counts what the adapter did since it was built. With Options.MeterProvider, every field
+// is also an OpenTelemetry counter, named by its metric tag ("name" or "name,unit"; the unit
+// defaults to {message}); see Options.MeterProvider.
 type Stats struct {
-	Received          uint64 // SQS messages received
-	Malformed         uint64 // received messages dropped as malformed (logged at warn level)
-	Duplicates        uint64 // redeliveries of a message already handled, dropped
-	Reordered         uint64 // messages that arrived ahead of an earlier one of their sender, held to restore its order
-	LateDeliveries    uint64 // messages that arrived after the reorder window gave up on them, delivered out of order
-	Published         uint64 // cluster messages SNS accepted
-	PublishFailures   uint64 // cluster messages SNS did not accept (reported)
-	PublishDropped    uint64 // cluster messages dropped because the publish buffer was full (reported)
-	HandlerPanics     uint64 // messages whose handling panicked (recovered and reported)
-	UnknownNamespaces uint64 // messages for a namespace this server does not have
-	NotForUs          uint64 // this node's own messages and responses to other nodes: received only to be dropped
-	Reprovisions      uint64 // times the queue and subscription were made again after AWS lost them
+	Received           uint64 `metric:"sqsadapter.messages.received"`          // SQS messages received
+	Malformed          uint64 `metric:"sqsadapter.messages.malformed"`         // received messages dropped as malformed (logged at warn level)
+	Duplicates         uint64 `metric:"sqsadapter.messages.duplicates"`        // redeliveries of a message already handled, dropped
+	Reordered          uint64 `metric:"sqsadapter.messages.reordered"`         // messages that arrived ahead of an earlier one of their sender, held to restore its order
+	LateDeliveries     uint64 `metric:"sqsadapter.messages.late"`              // messages that arrived after the reorder window gave up on them, delivered out of order
+	Published          uint64 `metric:"sqsadapter.messages.published"`         // cluster messages SNS accepted
+	PublishFailures    uint64 `metric:"sqsadapter.publish.failures"`           // cluster messages SNS did not accept (reported)
+	PublishDropped     uint64 `metric:"sqsadapter.publish.dropped"`            // cluster messages dropped because the publish buffer was full (reported)
+	HandlerPanics      uint64 `metric:"sqsadapter.handler.panics"`             // messages whose handling panicked (recovered and reported)
+	UnknownNamespaces  uint64 `metric:"sqsadapter.messages.unknown_namespace"` // messages for a namespace this server does not have
+	NotForUs           uint64 `metric:"sqsadapter.messages.not_for_us"`        // this node's own messages and responses to other nodes: received only to be dropped
+	Reprovisions       uint64 `metric:"sqsadapter.reprovisions,{reprovision}"` // times the queue and subscription were made again after AWS lost them
+	DeadLettered       uint64 `metric:"sqsadapter.dead_letter.sent"`           // dropped messages kept in Options.DeadLetterQueueURL
+	DeadLetterFailures uint64 `metric:"sqsadapter.dead_letter.failures"`       // dropped messages that did not reach the dead-letter queue (buffer full, SQS refused, closing)
 
 	// With Options.SigningKeys; each refused message is dropped and reported (once a minute per sender).
-	Unsigned          uint64 // messages without a signature (refused unless Options.AcceptUnsigned)
-	BadSignatures     uint64 // messages whose signature no key made, or malformed, refused
-	ExpiredSignatures uint64 // messages signed further than Options.SignatureMaxAge from this server's clock, refused
-	Replays           uint64 // signed messages acted on already (a replay, or a redelivery past de-duplication), refused
+	Unsigned          uint64 `metric:"sqsadapter.messages.unsigned"`          // messages without a signature (refused unless Options.AcceptUnsigned)
+	BadSignatures     uint64 `metric:"sqsadapter.messages.bad_signature"`     // messages whose signature no key made, or malformed, refused
+	ExpiredSignatures uint64 `metric:"sqsadapter.messages.expired_signature"` // messages signed further than Options.SignatureMaxAge from this server's clock, refused
+	Replays           uint64 `metric:"sqsadapter.messages.replayed"`          // signed messages acted on already (a replay, or a redelivery past de-duplication), refused
 }
 
 // counters are the live Stats. Every field of s is only ever touched atomically

@@ -30,6 +30,10 @@ type transport struct {
 	stats  *counters
 	up     clusterHooks
 	pub    *publisher
+	// metrics is nil without Options.MeterProvider; see metrics.go.
+	metrics *metrics
+	// dlq is nil without Options.DeadLetterQueueURL; see deadletter.go.
+	dlq *deadLetterQueue
 
 	reprovisionMu sync.Mutex // serialises reprovision
 
@@ -37,6 +41,7 @@ type transport struct {
 	res     *resources // nil until start succeeds
 	readyAt time.Time  // when start succeeded
 	closed  bool
+	lost    error // why the queue and subscription are being made again; nil while they exist
 
 	stopLoops   context.CancelFunc // stops polling, delivering and the other loops
 	loops       sync.WaitGroup     // polling, deletes, subscription check, orphan clean-up
@@ -89,6 +94,9 @@ func newTransport(snsClient SNSAPI, sqsClient SQSAPI, opts *Options, nodeID stri
 		handlerCloses: make(chan struct{}),
 	}
 	t.pub = newPublisher(t, max(opts.PublishBufferSize, 1)) // a negative size fails validation
+	t.metrics = newMetrics(t)
+	t.metrics.instrument(t)
+	t.dlq = newDeadLetterQueue(t)
 	return t
 }
 
@@ -123,6 +131,7 @@ func (t *transport) start(ctx context.Context) error {
 		}()
 	}
 	t.pub.start()
+	t.dlq.start()
 	t.log.Info("sqsadapter: subscribed", "topic", res.topicArn, "queue", res.queueURL, "node", t.nodeID)
 	return nil
 }
@@ -153,6 +162,8 @@ func (t *transport) close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("a handler is still running: %w", ctx.Err()))
 		}
 	}
+	t.dlq.close(ctx) // after the loops that drop messages have ended
+	t.metrics.stop()
 	return errors.Join(errs...)
 }
 

@@ -14,6 +14,10 @@
 //	}
 //	err = e.To("room:42").Emit(ctx, "invoice", map[string]any{"id": 42, "pdf": pdfBytes})
 //
+// New looks the topic up by name and fails with ErrTopicNotFound when it does not exist (a
+// misspelled name, another region or account), rather than publishing into a topic no server
+// listens to; Options.CreateTopic creates it instead, Options.TopicArn skips the look-up.
+//
 // Every call publishes once, synchronously, on the caller's goroutine, and returns the error of
 // that publish; an Emitter starts no goroutine and holds nothing to close. Emitters and the
 // operators To, In, Except and Of return are immutable, so one can be shared by any number of
@@ -39,9 +43,11 @@ import (
 	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
 )
 
-// SNSAPI is the part of the SNS client an Emitter uses; *sns.Client implements it. CreateTopic
-// is only called by New, and only when Options.TopicArn is empty.
+// SNSAPI is the part of the SNS client an Emitter uses; *sns.Client implements it. ListTopics
+// and CreateTopic are only called by New, when Options.TopicArn is empty: ListTopics by
+// default, CreateTopic with Options.CreateTopic.
 type SNSAPI interface {
+	ListTopics(context.Context, *sns.ListTopicsInput, ...func(*sns.Options)) (*sns.ListTopicsOutput, error)
 	CreateTopic(context.Context, *sns.CreateTopicInput, ...func(*sns.Options)) (*sns.CreateTopicOutput, error)
 	Publish(context.Context, *sns.PublishInput, ...func(*sns.Options)) (*sns.PublishOutput, error)
 }
@@ -61,9 +67,15 @@ const minSigningKeyLen = 16
 // nil (or &Options{}) reaches a cluster that runs with the adapter's defaults.
 type Options struct {
 	// TopicName is the cluster's SNS topic: the TopicName the servers' adapters use. Default
-	// "socket-io". New finds the topic with CreateTopic, which returns the existing topic (or
-	// creates it, if no server has yet), so the caller needs sns:CreateTopic permission.
+	// "socket-io". New looks the topic up among the topics of the account and region
+	// (sns:ListTopics) and fails with ErrTopicNotFound if there is none of that name, so that a
+	// misspelled name or a wrong region fails at once instead of every emit succeeding into a
+	// topic no server listens to.
 	TopicName string
+	// CreateTopic makes New create the topic when it does not exist (sns:CreateTopic, which
+	// returns the existing topic when it does) instead of failing with ErrTopicNotFound. For an
+	// emitter that may start before every server, on a name known to be right.
+	CreateTopic bool
 	// TopicArn, when set, is the topic to publish to, and New makes no AWS call (the caller then
 	// needs only sns:Publish). If TopicName is set as well, it must be the ARN's topic name.
 	TopicArn string
@@ -77,6 +89,10 @@ type Options struct {
 
 // ErrInvalidOptions is wrapped by every error about Options.
 var ErrInvalidOptions = errors.New("emitter: invalid options")
+
+// ErrTopicNotFound is wrapped by the error of New when the topic does not exist in the
+// account and region of the SNS client, and Options.CreateTopic is not set.
+var ErrTopicNotFound = errors.New("emitter: topic not found")
 
 // ErrReservedEvent is wrapped by the error of an Emit or ServerSideEmit whose event name the
 // Socket.IO server reserves for itself.
@@ -116,8 +132,10 @@ type Emitter struct {
 }
 
 // New returns an Emitter for the main namespace "/" of the cluster on the topic opts names
-// (nil for the defaults). Unless opts.TopicArn is set, it looks the topic up with CreateTopic,
-// within ctx; the Emitter then publishes to that ARN for good. It starts nothing to stop.
+// (nil for the defaults). Unless opts.TopicArn is set, it looks the topic up by name within
+// ctx (sns:ListTopics; with opts.CreateTopic, sns:CreateTopic creates it if missing), and fails
+// with an error wrapping ErrTopicNotFound if it does not exist; the Emitter then publishes to
+// that ARN for good. It starts nothing to stop.
 func New(ctx context.Context, client SNSAPI, opts *Options) (*Emitter, error) {
 	var o Options
 	if opts != nil {
@@ -135,14 +153,15 @@ func New(ctx context.Context, client SNSAPI, opts *Options) (*Emitter, error) {
 		if name == "" {
 			name = DefaultTopicName
 		}
-		out, err := client.CreateTopic(ctx, &sns.CreateTopicInput{Name: &name})
-		if err == nil && (out == nil || out.TopicArn == nil || *out.TopicArn == "") {
-			err = errors.New("no topic ARN in the response")
+		var err error
+		if o.CreateTopic {
+			arn, err = createTopic(ctx, client, name)
+		} else {
+			arn, err = findTopic(ctx, client, name)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("emitter: finding the topic: %w", awsop.Wrap("sns:CreateTopic", name, err))
+			return nil, err
 		}
-		arn = *out.TopicArn
 	}
 	o.Logger.Debug("emitter: publishing to topic", "topic", arn, "signed", o.SigningKey != nil)
 	return &Emitter{client: client, topicArn: arn, topicName: arnName(arn), key: o.SigningKey, log: o.Logger, nsp: "/"}, nil
@@ -150,6 +169,39 @@ func New(ctx context.Context, client SNSAPI, opts *Options) (*Emitter, error) {
 
 // arnName is the last part of an ARN: a topic's name.
 func arnName(arn string) string { return arn[strings.LastIndex(arn, ":")+1:] }
+
+// findTopic returns the ARN of the topic called name, looking through every page of
+// ListTopics: SNS has no call that finds a topic by name without creating it, and its ARN
+// cannot be built without the account id.
+func findTopic(ctx context.Context, client SNSAPI, name string) (string, error) {
+	pages := sns.NewListTopicsPaginator(client, &sns.ListTopicsInput{})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return "", fmt.Errorf("emitter: finding the topic: %w", awsop.Wrap("sns:ListTopics", name, err))
+		}
+		for _, t := range page.Topics {
+			if t.TopicArn != nil && strings.HasSuffix(*t.TopicArn, ":"+name) {
+				return *t.TopicArn, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("%w: there is no SNS topic %q in this account and region: check TopicName against the "+
+		"servers' Options.TopicName, and the region (AWS_REGION); the servers create the topic when they start, "+
+		"or set Options.CreateTopic to create it here", ErrTopicNotFound, name)
+}
+
+// createTopic returns the ARN of the topic called name, creating it if it does not exist.
+func createTopic(ctx context.Context, client SNSAPI, name string) (string, error) {
+	out, err := client.CreateTopic(ctx, &sns.CreateTopicInput{Name: &name})
+	if err == nil && (out == nil || out.TopicArn == nil || *out.TopicArn == "") {
+		err = errors.New("no topic ARN in the response")
+	}
+	if err != nil {
+		return "", fmt.Errorf("emitter: creating the topic: %w", awsop.Wrap("sns:CreateTopic", name, err))
+	}
+	return *out.TopicArn, nil
+}
 
 // validate checks the options against the AWS naming rules before any AWS call.
 func (o *Options) validate() error {

@@ -10,12 +10,15 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/smithy-go"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
@@ -25,14 +28,43 @@ import (
 
 const testArn = "arn:aws:sns:us-east-1:000000000000:socket-io"
 
-// fakeSNS records every call and answers with the errors it is given.
+// fakeSNS records every call and answers with the errors it is given. ListTopics lists topics
+// (ARNs; by default the topic testArn), two to a page.
 type fakeSNS struct {
 	mu          sync.Mutex
+	topics      []string
+	lists       int
+	listErr     error
 	creates     []string
 	published   []*sns.PublishInput
 	createErr   error
 	publishErr  error
 	publishCtxs []context.Context
+}
+
+func (f *fakeSNS) ListTopics(_ context.Context, in *sns.ListTopicsInput, _ ...func(*sns.Options)) (*sns.ListTopicsOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lists++
+	if f.listErr != nil {
+		return nil, f.listErr
+	}
+	topics := f.topics
+	if topics == nil {
+		topics = []string{testArn}
+	}
+	start := 0
+	if in.NextToken != nil {
+		start, _ = strconv.Atoi(*in.NextToken)
+	}
+	out := &sns.ListTopicsOutput{}
+	for i := start; i < len(topics) && i < start+2; i++ {
+		out.Topics = append(out.Topics, snstypes.Topic{TopicArn: &topics[i]})
+	}
+	if start+2 < len(topics) {
+		out.NextToken = aws.String(strconv.Itoa(start + 2))
+	}
+	return out, nil
 }
 
 func (f *fakeSNS) CreateTopic(_ context.Context, in *sns.CreateTopicInput, _ ...func(*sns.Options)) (*sns.CreateTopicOutput, error) {
@@ -64,7 +96,7 @@ func (f *fakeSNS) Publish(ctx context.Context, in *sns.PublishInput, _ ...func(*
 func (f *fakeSNS) calls() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return len(f.creates) + len(f.publishCtxs)
+	return f.lists + len(f.creates) + len(f.publishCtxs)
 }
 
 // last decodes the last published message.
@@ -121,8 +153,8 @@ func newTest(t *testing.T, f *fakeSNS, opts *Options) *Emitter {
 func TestNewFindsTheDefaultTopicByName(t *testing.T) {
 	f := &fakeSNS{}
 	e := newTest(t, f, nil)
-	if !slices.Equal(f.creates, []string{"socket-io"}) || e.TopicArn() != testArn || e.Namespace() != "/" {
-		t.Fatalf("creates %v, arn %q, nsp %q", f.creates, e.TopicArn(), e.Namespace())
+	if f.lists != 1 || len(f.creates) != 0 || e.TopicArn() != testArn || e.Namespace() != "/" {
+		t.Fatalf("%d lists, creates %v, arn %q, nsp %q", f.lists, f.creates, e.TopicArn(), e.Namespace())
 	}
 	if err := e.Emit(context.Background(), "hello", "world"); err != nil {
 		t.Fatal(err)
@@ -136,10 +168,47 @@ func TestNewFindsTheDefaultTopicByName(t *testing.T) {
 		t.Fatalf("data %+v", d)
 	}
 
-	f = &fakeSNS{}
-	newTest(t, f, &Options{TopicName: "chat_1"})
-	if !slices.Equal(f.creates, []string{"chat_1"}) {
-		t.Fatalf("creates %v", f.creates)
+	// Names that end like the one looked for, or start like it, are other topics; the right one
+	// is on the third page.
+	const prefix = "arn:aws:sns:us-east-1:000000000000:"
+	f = &fakeSNS{topics: []string{prefix + "my-chat_1", prefix + "chat_1-old", prefix + "socket-io", prefix + "x",
+		prefix + "chat_1", prefix + "y"}}
+	e = newTest(t, f, &Options{TopicName: "chat_1"})
+	if e.TopicArn() != prefix+"chat_1" || f.lists != 3 || len(f.creates) != 0 {
+		t.Fatalf("arn %q after %d lists, creates %v", e.TopicArn(), f.lists, f.creates)
+	}
+}
+
+// A misspelled topic name (or the wrong region) fails New, instead of creating a topic that no
+// server listens to and letting every emit succeed into it.
+func TestNewFailsWhenTheTopicDoesNotExist(t *testing.T) {
+	f := &fakeSNS{topics: []string{testArn, "arn:aws:sns:us-east-1:000000000000:socket-io-2"}}
+	_, err := New(context.Background(), f, &Options{TopicName: "sokcet-io"})
+	if !errors.Is(err, ErrTopicNotFound) || !strings.Contains(err.Error(), `"sokcet-io"`) ||
+		!strings.Contains(err.Error(), "CreateTopic") {
+		t.Fatalf("err = %v, want ErrTopicNotFound naming the topic and the option", err)
+	}
+	if len(f.creates) != 0 || len(f.published) != 0 {
+		t.Fatalf("creates %v, published %d", f.creates, len(f.published))
+	}
+}
+
+func TestNewCreatesTheTopicOnlyWhenAsked(t *testing.T) {
+	f := &fakeSNS{topics: []string{}}
+	e := newTest(t, f, &Options{TopicName: "chat_1", CreateTopic: true})
+	if !slices.Equal(f.creates, []string{"chat_1"}) || f.lists != 0 || e.TopicArn() != "arn:aws:sns:us-east-1:000000000000:chat_1" {
+		t.Fatalf("creates %v, %d lists, arn %q", f.creates, f.lists, e.TopicArn())
+	}
+}
+
+func TestListTopicsErrorReachesTheCaller(t *testing.T) {
+	f := &fakeSNS{listErr: apiError("AuthorizationError")}
+	_, err := New(context.Background(), f, &Options{TopicName: "t1"})
+	var op *OpError
+	var api smithy.APIError
+	if !errors.As(err, &op) || op.Op != "sns:ListTopics" || op.Resource != "t1" || !errors.As(err, &api) ||
+		api.ErrorCode() != "AuthorizationError" || errors.Is(err, ErrTopicNotFound) {
+		t.Fatalf("err = %v, want an OpError for sns:ListTopics with the AWS error", err)
 	}
 }
 
@@ -183,7 +252,7 @@ func apiError(code string) error {
 
 func TestCreateTopicErrorReachesTheCaller(t *testing.T) {
 	f := &fakeSNS{createErr: apiError("AuthorizationError")}
-	_, err := New(context.Background(), f, &Options{TopicName: "t1"})
+	_, err := New(context.Background(), f, &Options{TopicName: "t1", CreateTopic: true})
 	var api smithy.APIError
 	if !errors.As(err, &api) || api.ErrorCode() != "AuthorizationError" {
 		t.Fatalf("err = %v, want the AWS error through errors.As", err)

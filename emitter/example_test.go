@@ -20,7 +20,8 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	// The topic the servers' adapters use: Options.TopicName, default "socket-io".
+	// The topic the servers' adapters use: Options.TopicName, default "socket-io". New fails
+	// (errors.Is(err, emitter.ErrTopicNotFound)) if there is no such topic in this region.
 	e, err := emitter.New(ctx, sns.NewFromConfig(cfg), &emitter.Options{TopicName: "socket-io"})
 	if err != nil {
 		log.Fatal(err)

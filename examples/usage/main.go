@@ -60,7 +60,12 @@ func run() error {
 	// Serve only now: a load balancer sends no client here before the adapter is ready.
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", io.ServeHandler(nil))
-	mux.HandleFunc("/healthz", func(http.ResponseWriter, *http.Request) {}) // 200 once serving
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		// 503 while the adapter is not part of the cluster (closing, or making its queue again).
+		if err := builder.Ready(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		}
+	})
 	addr := ":3000"
 	if port := os.Getenv("PORT"); port != "" {
 		addr = ":" + port

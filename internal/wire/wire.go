@@ -113,6 +113,9 @@ type Message struct {
 	Data         []byte // msgpack; nil when the type carries no data
 	ID           string // Go senders only: the same for every copy of one published message
 	Sig          string // signed messages only: see Sign
+	// Raw is the SQS message m was received as (nil on the sending side): its original body and
+	// attributes, and its system attributes.
+	Raw *sqstypes.Message
 }
 
 // Body is the SNS message body.
