@@ -104,9 +104,10 @@ type Message struct {
 	Type         Type
 	Nsp          string
 	UID          string
-	RequesterUID string // set on responses only
-	Data         []byte // msgpack; nil when the type carries no data
-	ID           string // Go senders only: the same for every copy of one published message
+	RequesterUID string   // set on responses only
+	Data         []byte   // msgpack; nil when the type carries no data
+	ID           string   // Go senders only: the same for every copy of one published message
+	Pointer      *Pointer // an offloaded message's data in S3 (see pointer.go); Data is nil then
 }
 
 // Body is the SNS message body.
@@ -127,6 +128,7 @@ func (m *Message) Size() int {
 	if m.ID != "" {
 		n += len(AttrMsgID) + len("String") + len(m.ID)
 	}
+	n += m.pointerSize()
 	return n
 }
 
@@ -144,6 +146,9 @@ func (m *Message) SNSAttributes() map[string]snstypes.MessageAttributeValue {
 	}
 	if m.ID != "" {
 		attrs[AttrMsgID] = str(m.ID)
+	}
+	if m.Pointer != nil {
+		attrs[AttrS3] = str(m.Pointer.Encode())
 	}
 	return attrs
 }
@@ -177,6 +182,13 @@ func FromSQS(body *string, attrs map[string]sqstypes.MessageAttributeValue) (*Me
 	if m.ID, err = stringAttr(attrs, AttrMsgID, false); err != nil {
 		return nil, err
 	}
+	s3, err := stringAttr(attrs, AttrS3, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := pointerFromSQS(m, s3); err != nil {
+		return nil, err
+	}
 	if !m.Type.IsResponse() && m.RequesterUID != "" {
 		return nil, fmt.Errorf("%w: %s carries a requesterUid", ErrMalformed, m.Type)
 	}
@@ -184,7 +196,9 @@ func FromSQS(body *string, attrs map[string]sqstypes.MessageAttributeValue) (*Me
 	switch {
 	case ok && !m.Type.HasData():
 		return nil, fmt.Errorf("%w: %s carries a data attribute", ErrMalformed, m.Type)
-	case !ok && m.Type.HasData():
+	case ok && m.Pointer != nil:
+		return nil, fmt.Errorf("%w: %s carries both a data and an %q attribute", ErrMalformed, m.Type, AttrS3)
+	case !ok && m.Type.HasData() && m.Pointer == nil:
 		return nil, fmt.Errorf("%w: %s has no data attribute", ErrMalformed, m.Type)
 	case ok:
 		if data.DataType == nil || *data.DataType != "Binary" || len(data.BinaryValue) == 0 {
