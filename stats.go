@@ -19,6 +19,10 @@ type Stats struct {
 	UnknownNamespaces uint64 // messages for a namespace this server does not have
 	NotForUs          uint64 // this node's own messages and responses to other nodes: received only to be dropped
 	Reprovisions      uint64 // times the queue and subscription were made again after AWS lost them
+
+	LargeMessagesOffloaded uint64 // cluster messages whose data was put in S3 (one PutObject each)
+	LargeMessagesFetched   uint64 // offloaded messages received and read from S3 (one GetObject each)
+	LargeMessageFailures   uint64 // offloaded messages not sent (PutObject failed) or dropped (object missing, unreadable or not matching its pointer): reported
 }
 
 // counters are the live Stats. Every field of s is only ever touched atomically

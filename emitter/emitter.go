@@ -31,10 +31,12 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/socketio-go/aws-sqs-adapter/internal/awsop"
+	"github.com/socketio-go/aws-sqs-adapter/internal/offload"
 	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
 )
 
@@ -65,7 +67,21 @@ type Options struct {
 	TopicArn string
 	// Logger receives debug records of what the emitter publishes. Default slog.Default().
 	Logger *slog.Logger
+
+	// Large messages, as the servers' adapter does them (see its Options and README): with
+	// LargeMessageBucket set, a message over LargeMessageThreshold is put in S3 (PutObject,
+	// within LargeMessageTimeout) and SNS carries a pointer to it. Use the servers' bucket and
+	// prefix. Defaults: prefix "socketio-sqsadapter/", threshold 180 KiB, timeout 5s.
+	S3Client              S3API
+	LargeMessageBucket    string
+	LargeMessagePrefix    string
+	LargeMessageThreshold int
+	LargeMessageTimeout   time.Duration
 }
+
+// S3API is the part of the S3 client that large messages use; *s3.Client implements it. It is
+// the adapter's type too.
+type S3API = offload.S3API
 
 // ErrInvalidOptions is wrapped by every error about Options.
 var ErrInvalidOptions = errors.New("emitter: invalid options")
@@ -100,6 +116,7 @@ type OpError = awsop.OpError
 // that down. An Emitter is immutable and safe for concurrent use.
 type Emitter struct {
 	client   SNSAPI
+	store    *offload.Store // nil without LargeMessageBucket
 	topicArn string
 	log      *slog.Logger
 	nsp      string
@@ -135,13 +152,39 @@ func New(ctx context.Context, client SNSAPI, opts *Options) (*Emitter, error) {
 		arn = *out.TopicArn
 	}
 	o.Logger.Debug("emitter: publishing to topic", "topic", arn)
-	return &Emitter{client: client, topicArn: arn, log: o.Logger, nsp: "/"}, nil
+	return &Emitter{client: client, store: o.largeStore(), topicArn: arn, log: o.Logger, nsp: "/"}, nil
+}
+
+// largeStore returns the store the options describe, with defaults; nil without a bucket.
+func (o *Options) largeStore() *offload.Store {
+	if o.LargeMessageBucket == "" {
+		return nil
+	}
+	s := &offload.Store{
+		Client: o.S3Client, Bucket: o.LargeMessageBucket, Prefix: o.LargeMessagePrefix,
+		Threshold: o.LargeMessageThreshold, Timeout: o.LargeMessageTimeout,
+	}
+	if s.Prefix == "" {
+		s.Prefix = offload.DefaultPrefix
+	}
+	if s.Threshold == 0 {
+		s.Threshold = offload.DefaultThreshold
+	}
+	if s.Timeout == 0 {
+		s.Timeout = offload.DefaultTimeout
+	}
+	return s
 }
 
 // validate checks the options against the AWS naming rules before any AWS call.
 func (o *Options) validate() error {
 	if o.TopicName != "" && !wire.ValidTopicName(o.TopicName) {
 		return fmt.Errorf("%w: TopicName %q: %s", ErrInvalidOptions, o.TopicName, wire.TopicNameRule)
+	}
+	if s := o.largeStore(); s != nil {
+		if err := s.Validate(); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidOptions, err)
+		}
 	}
 	if o.TopicArn == "" {
 		return nil
@@ -316,6 +359,11 @@ func (e *Emitter) publish(ctx context.Context, t wire.Type, data any) error {
 		return fmt.Errorf("emitter: encoding %s on namespace %q: %w", t, e.nsp, err)
 	}
 	m := &wire.Message{Type: t, Nsp: e.nsp, UID: wire.EmitterUID, Data: b, ID: wire.NewID()}
+	if e.store.Wants(m) {
+		if m, err = e.store.Put(ctx, m, e.store.Key(wire.EmitterUID, m.ID)); err != nil {
+			return fmt.Errorf("emitter: %s on namespace %q: %w", t, e.nsp, err)
+		}
+	}
 	if err := m.CheckSize(); err != nil {
 		return fmt.Errorf("emitter: %w", err)
 	}
