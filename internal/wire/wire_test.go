@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
@@ -261,6 +262,55 @@ func TestReencodeMatchesNode(t *testing.T) {
 		want, got = normalize(want), normalize(got)
 		if !reflect.DeepEqual(want, got) {
 			t.Errorf("%s/%s:\n node %#v\n   go %#v", v.Scenario, v.TypeName, want, got)
+		}
+	}
+}
+
+func TestPointerRoundTripAndSize(t *testing.T) {
+	data := bytes.Repeat([]byte{7}, 1000)
+	m := &Message{Type: Broadcast, Nsp: "/", UID: "0123456789abcdef", Data: data, ID: "01234567/*/1"}
+	p := PointerTo("bucket", "socketio-sqsadapter/01234567/x", data)
+	off := m.Offloaded(p)
+	if off.Data != nil || m.Data == nil {
+		t.Fatal("Offloaded must drop the data from the copy only")
+	}
+	// Size counts exactly what SNSAttributes sends.
+	n := len(off.Body())
+	for name, v := range off.SNSAttributes() {
+		n += len(name) + len(*v.DataType) + len(aws.ToString(v.StringValue)) + len(v.BinaryValue)
+	}
+	if n != off.Size() {
+		t.Fatalf("Size %d, attributes add up to %d", off.Size(), n)
+	}
+	attrs := map[string]sqstypes.MessageAttributeValue{}
+	for name, v := range off.SNSAttributes() {
+		attrs[name] = sqstypes.MessageAttributeValue{DataType: v.DataType, StringValue: v.StringValue, BinaryValue: v.BinaryValue}
+	}
+	got, err := FromSQS(aws.String(off.Body()), attrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *got.Pointer != *p || got.Data != nil {
+		t.Fatalf("pointer %+v, want %+v", got.Pointer, p)
+	}
+	if err := got.Pointer.Verify(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := got.Pointer.Verify(append([]byte{1}, data[1:]...)); err == nil {
+		t.Fatal("Verify accepted other bytes")
+	}
+	// Both data and a pointer, or a pointer on a type without data: malformed.
+	attrs[AttrData] = sqstypes.MessageAttributeValue{DataType: aws.String("Binary"), BinaryValue: data}
+	if _, err := FromSQS(aws.String(off.Body()), attrs); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("data and pointer: %v", err)
+	}
+	delete(attrs, AttrData)
+	if _, err := FromSQS(aws.String("2"), attrs); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("pointer on a heartbeat: %v", err)
+	}
+	for _, bad := range []string{`x`, `["other",{}]`, `["` + PointerClass + `",{"s3BucketName":"b","s3Key":"k","size":0,"sha256":""}]`} {
+		if _, err := ParsePointer(bad); !errors.Is(err, ErrMalformed) {
+			t.Errorf("ParsePointer(%q): %v", bad, err)
 		}
 	}
 }
