@@ -79,6 +79,8 @@ type largeMessages struct {
 	closed  bool
 	uploads sync.WaitGroup
 	pending atomic.Int64
+
+	goNodes sync.Map // ids of the Go servers heard from (their msgIds say so), to tell them from Node servers
 }
 
 func newLargeMessages(t *transport) *largeMessages {
@@ -97,13 +99,19 @@ func (l *largeMessages) init(ctx context.Context) error {
 	return nil
 }
 
-// wants reports whether m goes through S3. Responses to a Node server stay inline (and fail
-// with MessageTooLargeError when too large): Node servers cannot read a pointer.
+// wants reports whether m goes through S3. Responses go through S3 only to a Go server: a
+// Node server cannot read a pointer, so a response to one stays inline (and fails with
+// MessageTooLargeError when too large). Go and Node uids look alike (16 hex digits); a Go
+// server is known by the msgIds of the messages heard from it (see received).
 func (l *largeMessages) wants(m *wire.Message) bool {
 	if !l.store.Wants(m) {
 		return false
 	}
-	return m.RequesterUID == "" || len(m.RequesterUID) == 2*len(l.t.nodeID)
+	if m.RequesterUID == "" {
+		return true
+	}
+	_, isGo := l.goNodes.Load(nodeIDOf(m.RequesterUID, l.t.nodeID))
+	return isGo
 }
 
 // offload puts m's data in S3 in the background, then queues the pointer message for SNS: like
@@ -138,10 +146,16 @@ func (l *largeMessages) offload(m *wire.Message) error {
 	return nil
 }
 
-// fetch reads the data of an offloaded message into m.Data. On failure it reports, counts and
-// leaves m.Data nil: the orderer keeps the message's place in its sender's order and drops it.
-// It runs on a poller; each GetObject is bounded by Options.LargeMessageTimeout.
-func (l *largeMessages) fetch(m *wire.Message) {
+// received notes which servers are Go servers, and reads the data of an offloaded message into
+// m.Data. On failure it reports, counts and leaves m.Data nil: the orderer keeps the message's
+// place in its sender's order and drops it. It runs on a poller; each GetObject is bounded by
+// Options.LargeMessageTimeout, and the other pollers go on meanwhile.
+func (l *largeMessages) received(m *wire.Message) {
+	if sender, _, _, ok := wire.ParseSequencedID(m.ID); ok && sender == nodeIDOf(m.UID, l.t.nodeID) {
+		if _, known := l.goNodes.Load(sender); !known {
+			l.goNodes.Store(sender, struct{}{})
+		}
+	}
 	if m.Pointer == nil {
 		return
 	}

@@ -216,6 +216,28 @@ func TestLargeServerSideEmit(t *testing.T) {
 			t.Fatal("serverSideEmit did not arrive in 10s")
 		}
 	}
+	// A large acknowledgement, a response to one Go server, goes through S3 too.
+	answer := randomBytes(400 * 1024)
+	for _, n := range nodes[1:] {
+		serverOn(n, "ask", func(args ...any) { ackFromArgs(t, args)([]any{answer}, nil) })
+	}
+	ch := make(chan ackResult, 1)
+	if err := nodes[0].io.ServerSideEmit("ask", ackInto(ch)); err != nil {
+		t.Fatal(err)
+	}
+	r := awaitAck(t, ch)
+	if r.err != nil || len(r.responses) != 2 {
+		t.Fatalf("responses: %d, err %v", len(r.responses), r.err)
+	}
+	for _, v := range r.responses {
+		if !isBytes(v, answer) {
+			b, _ := asBytes(v)
+			t.Fatalf("a response of %d bytes (%T), want the %d sent", len(b), v, len(answer))
+		}
+	}
+	if s := nodes[0].builder.Stats(); s.LargeMessagesFetched != 2 {
+		t.Fatalf("requester stats %+v, want the 2 responses fetched from S3", s)
+	}
 }
 
 // sizedBroadcast returns a BROADCAST of event from node n on "/" whose size, as SNS counts it

@@ -297,7 +297,7 @@ func (t *transport) receive(raw *sqstypes.Message, now time.Time) {
 	if m.ID == "" {
 		m.ID = deref(raw.MessageId)
 	}
-	t.large.fetch(m) // before ordering: an offloaded message keeps its place
+	t.large.received(m) // before ordering: an offloaded message keeps its place
 	t.order.add(m, now)
 }
 
