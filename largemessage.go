@@ -78,14 +78,18 @@ type largeMessages struct {
 	mu      sync.Mutex
 	closed  bool
 	uploads sync.WaitGroup
-	pending atomic.Int64
+	pending atomic.Int64  // uploads started or waiting for a slot
+	slots   chan struct{} // bounds the PutObject requests in flight
 
 	goNodes sync.Map // ids of the Go servers heard from (their msgIds say so), to tell them from Node servers
 }
 
 func newLargeMessages(t *transport) *largeMessages {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &largeMessages{t: t, store: t.opts.largeStore(), ctx: ctx, cancel: cancel}
+	return &largeMessages{
+		t: t, store: t.opts.largeStore(), ctx: ctx, cancel: cancel,
+		slots: make(chan struct{}, max(t.opts.MaxPublishRequests, 1)),
+	}
 }
 
 // init sets the lifecycle rule when the options ask for it.
@@ -114,6 +118,10 @@ func (l *largeMessages) wants(m *wire.Message) bool {
 	return isGo
 }
 
+// maxPendingUploads bounds the large messages that wait for S3 (each holds its data in memory);
+// one more is dropped like a message that finds the publish buffer full.
+const maxPendingUploads = 64
+
 // offload puts m's data in S3 in the background, then queues the pointer message for SNS: like
 // publishing, it never makes the emitting goroutine wait on AWS. A failure is reported and
 // counted in Stats.LargeMessageFailures.
@@ -126,12 +134,25 @@ func (l *largeMessages) offload(m *wire.Message) error {
 		l.mu.Unlock()
 		return ErrClosed
 	}
+	if l.pending.Load() >= maxPendingUploads {
+		l.mu.Unlock()
+		atomic.AddUint64(&l.t.stats.s.PublishDropped, 1)
+		return fmt.Errorf("%w: large %s on namespace %q dropped, %d large messages wait for S3",
+			ErrPublishBufferFull, m.Type, m.Nsp, maxPendingUploads)
+	}
 	l.uploads.Add(1)
 	l.pending.Add(1)
 	l.mu.Unlock()
 	go func() {
 		defer l.uploads.Done()
 		defer l.pending.Add(-1)
+		select {
+		case l.slots <- struct{}{}:
+			defer func() { <-l.slots }()
+		case <-l.ctx.Done():
+			atomic.AddUint64(&l.t.stats.s.LargeMessageFailures, 1)
+			return
+		}
 		stats := &l.t.stats.s
 		out, err := l.store.Put(l.ctx, m, l.store.Key(l.t.nodeID, m.ID))
 		if err == nil {
