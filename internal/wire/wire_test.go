@@ -314,3 +314,21 @@ func TestPointerRoundTripAndSize(t *testing.T) {
 		}
 	}
 }
+
+// A hostile s3 attribute never panics; what ParsePointer accepts encodes back to a pointer it
+// accepts again.
+func FuzzParsePointer(f *testing.F) {
+	f.Add(PointerTo("b", "socketio-sqsadapter/n/x", []byte("data")).Encode())
+	f.Add(`["` + PointerClass + `",{"s3BucketName":"b","s3Key":"k","size":-1,"sha256":"00"}]`)
+	f.Add(`[]`)
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePointer(s)
+		if err != nil {
+			return
+		}
+		q, err := ParsePointer(p.Encode())
+		if err != nil || *q != *p {
+			t.Fatalf("%q parsed to %+v, which re-parses to %+v, %v", s, p, q, err)
+		}
+	})
+}
