@@ -29,7 +29,11 @@ func (h *hangingS3) GetObject(ctx context.Context, _ *s3.GetObjectInput, _ ...fu
 
 // pointerMessage is an SQS message from another Go server that points at key.
 func pointerMessage(bucket, key string) *sqstypes.Message {
-	m := &wire.Message{Type: wire.Broadcast, Nsp: "/", UID: "0123456789abcdef", ID: "01234567/*/1"}
+	return pointerMessageFrom("0123456789abcdef", bucket, key)
+}
+
+func pointerMessageFrom(uid, bucket, key string) *sqstypes.Message {
+	m := &wire.Message{Type: wire.Broadcast, Nsp: "/", UID: uid, ID: uid[:8] + "/*/1"}
 	m = m.Offloaded(wire.PointerTo(bucket, key, []byte{1, 2, 3}))
 	attrs := map[string]sqstypes.MessageAttributeValue{}
 	for name, v := range m.SNSAttributes() {
@@ -56,10 +60,11 @@ func TestLargeMessageFetchIsBounded(t *testing.T) {
 	}
 	b.handleSQSMessage(pointerMessage("other-bucket", DefaultLargeMessagePrefix+"x"))
 	b.handleSQSMessage(pointerMessage("bucket", "elsewhere/x"))
+	b.handleSQSMessage(pointerMessageFrom(b.nodeID+"01234567", "bucket", DefaultLargeMessagePrefix+"own"))
 	if n := fake.gets.Load(); n != 1 {
-		t.Fatalf("%d GetObject, want 1 (none for pointers outside the bucket and prefix)", n)
+		t.Fatalf("%d GetObject, want 1 (none for pointers outside the bucket and prefix, nor for own messages)", n)
 	}
-	if s := b.Stats(); s.LargeMessageFailures != 3 || s.LargeMessagesFetched != 0 || s.UnknownNamespaces != 0 {
+	if s := b.Stats(); s.LargeMessageFailures != 3 || s.LargeMessagesFetched != 0 || s.UnknownNamespaces != 0 || s.NotForUs != 1 {
 		t.Fatalf("stats %+v: want 3 failures and nothing delivered", s)
 	}
 	mu.Lock()
