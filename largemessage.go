@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/socketio-go/aws-sqs-adapter/internal/offload"
 	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
 )
@@ -24,7 +26,17 @@ import (
 // S3API is the part of the S3 client that large messages use; *s3.Client implements it. Each
 // method is the SDK's method of the same name; the lifecycle methods are only called with
 // Options.LargeMessageLifecycle.
-type S3API = offload.S3API
+type S3API interface {
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	GetBucketLifecycleConfiguration(context.Context, *s3.GetBucketLifecycleConfigurationInput, ...func(*s3.Options)) (*s3.GetBucketLifecycleConfigurationOutput, error)
+	PutBucketLifecycleConfiguration(context.Context, *s3.PutBucketLifecycleConfigurationInput, ...func(*s3.Options)) (*s3.PutBucketLifecycleConfigurationOutput, error)
+}
+
+var (
+	_ S3API         = (*s3.Client)(nil)
+	_ offload.S3API = S3API(nil) // the same methods: one is passed as the other
+)
 
 // DefaultLargeMessagePrefix and DefaultLargeMessageThreshold are the defaults of
 // Options.LargeMessagePrefix and Options.LargeMessageThreshold.

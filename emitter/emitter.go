@@ -33,6 +33,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/socketio-go/aws-sqs-adapter/internal/awsop"
@@ -79,9 +80,17 @@ type Options struct {
 	LargeMessageTimeout   time.Duration
 }
 
-// S3API is the part of the S3 client that large messages use; *s3.Client implements it. It is
-// the adapter's type too.
-type S3API = offload.S3API
+// S3API is the part of the S3 client that large messages use; *s3.Client implements it. The
+// emitter only calls PutObject; the adapter's S3API has the same methods, so one client value
+// serves both.
+type S3API interface {
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	GetBucketLifecycleConfiguration(context.Context, *s3.GetBucketLifecycleConfigurationInput, ...func(*s3.Options)) (*s3.GetBucketLifecycleConfigurationOutput, error)
+	PutBucketLifecycleConfiguration(context.Context, *s3.PutBucketLifecycleConfigurationInput, ...func(*s3.Options)) (*s3.PutBucketLifecycleConfigurationOutput, error)
+}
+
+var _ S3API = (*s3.Client)(nil)
 
 // ErrInvalidOptions is wrapped by every error about Options.
 var ErrInvalidOptions = errors.New("emitter: invalid options")
