@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/socketio-go/aws-sqs-adapter/internal/offload"
@@ -78,4 +79,60 @@ func TestLargeMessageFetchIsBounded(t *testing.T) {
 	if s := plain.Stats(); s.LargeMessageFailures != 1 || s.Malformed != 0 {
 		t.Fatalf("without a bucket: %+v, want 1 large-message failure", s)
 	}
+}
+
+// lifecycleS3 keeps a bucket's lifecycle configuration, or fails the read with failGet.
+type lifecycleS3 struct {
+	offload.S3API
+	rules   []s3types.LifecycleRule
+	has     bool
+	failGet error
+	puts    int
+}
+
+func (l *lifecycleS3) GetBucketLifecycleConfiguration(context.Context, *s3.GetBucketLifecycleConfigurationInput, ...func(*s3.Options)) (*s3.GetBucketLifecycleConfigurationOutput, error) {
+	if l.failGet != nil {
+		return nil, l.failGet
+	}
+	if !l.has {
+		return nil, apiError("NoSuchLifecycleConfiguration")
+	}
+	return &s3.GetBucketLifecycleConfigurationOutput{Rules: l.rules}, nil
+}
+
+func (l *lifecycleS3) PutBucketLifecycleConfiguration(_ context.Context, in *s3.PutBucketLifecycleConfigurationInput, _ ...func(*s3.Options)) (*s3.PutBucketLifecycleConfigurationOutput, error) {
+	l.puts++
+	l.rules, l.has = in.LifecycleConfiguration.Rules, true
+	return &s3.PutBucketLifecycleConfigurationOutput{}, nil
+}
+
+// Init sets the expiry rule on a bucket without a lifecycle configuration, leaves it alone the
+// second time; Init fails with the S3 call when it may not read the configuration, and
+// provisions nothing.
+func TestLargeMessageLifecycleRule(t *testing.T) {
+	ls := &lifecycleS3{}
+	store := &offload.Store{Client: ls, Bucket: "b", Prefix: "p/", Threshold: 1, Timeout: time.Second}
+	for range 2 {
+		if err := store.EnsureLifecycle(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ls.puts != 1 || len(ls.rules) != 1 || *ls.rules[0].Filter.Prefix != "p/" || *ls.rules[0].Expiration.Days != 1 {
+		t.Fatalf("%d puts, rules %+v: want one put of one rule expiring p/ after 1 day", ls.puts, ls.rules)
+	}
+
+	f := &fakeAWS{}
+	b := NewAdapterBuilder(f, f, &Options{
+		Logger: discardLogger(), S3Client: &lifecycleS3{failGet: apiError("AccessDenied")},
+		LargeMessageBucket: "b", LargeMessageLifecycle: true,
+	})
+	err := b.Init(context.Background())
+	var opErr *OpError
+	if !errors.As(err, &opErr) || opErr.Op != "s3:GetBucketLifecycleConfiguration" {
+		t.Fatalf("Init: %v, want the s3:GetBucketLifecycleConfiguration error", err)
+	}
+	if b.resources() != nil {
+		t.Fatal("Init provisioned although the lifecycle rule failed")
+	}
+	_ = b.Close(context.Background())
 }
