@@ -14,7 +14,8 @@ import (
 )
 
 // Large messages: a cluster message over Options.LargeMessageThreshold has its data put in S3,
-// and SNS carries a pointer to it in the "s3" attribute (see internal/wire/pointer.go); every
+// and SNS carries a pointer to it in the "s3" attribute, with a stand-in in the data attribute
+// that Node servers act on harmlessly (see internal/wire/pointer.go and wire.StandIn); every
 // receiver reads the object before it hands the message to the orderer, so that the message
 // keeps its place in its sender's order. Nobody deletes an object on receipt: with SNS fan-out
 // no receiver knows it is the last to read it. Objects expire by a lifecycle rule on the prefix

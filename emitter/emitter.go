@@ -71,8 +71,9 @@ type Options struct {
 
 	// Large messages, as the servers' adapter does them (see its Options and README): with
 	// LargeMessageBucket set, a message over LargeMessageThreshold is put in S3 (PutObject,
-	// within LargeMessageTimeout) and SNS carries a pointer to it. Use the servers' bucket and
-	// prefix. Defaults: prefix "socketio-sqsadapter/", threshold 180 KiB, timeout 5s.
+	// within LargeMessageTimeout) and SNS carries a pointer to it, with a stand-in data
+	// attribute that Node servers act on harmlessly (they receive nothing; see the adapter's
+	// README). Use the servers' bucket and prefix. Defaults: prefix "socketio-sqsadapter/", threshold 180 KiB, timeout 5s.
 	S3Client              S3API
 	LargeMessageBucket    string
 	LargeMessagePrefix    string

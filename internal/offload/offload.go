@@ -56,10 +56,10 @@ type Store struct {
 	Timeout   time.Duration // bounds each PutObject and GetObject
 }
 
-// Wants reports whether m is to be offloaded: the store is configured and m is over the
-// threshold.
+// Wants reports whether m is to be offloaded: the store is configured, m's type may be
+// offloaded (see wire.Type.Offloadable) and m is over the threshold.
 func (s *Store) Wants(m *wire.Message) bool {
-	return s != nil && s.Client != nil && s.Bucket != "" && m.Data != nil && m.Size() > s.Threshold
+	return s != nil && s.Client != nil && s.Bucket != "" && m.Data != nil && m.Type.Offloadable() && m.Size() > s.Threshold
 }
 
 // Key is the object key of the message with msgId id from sender.
@@ -69,7 +69,8 @@ func (s *Store) Key(sender, id string) string {
 	return s.Prefix + r.Replace(sender) + "/" + r.Replace(id)
 }
 
-// Put stores m's data under key and returns m as it travels: with a pointer instead of data.
+// Put stores m's data under key and returns m as it travels: with a pointer, and the stand-in
+// for Node servers instead of its data (see wire.Message.Offloaded).
 // An error is an *awsop.OpError (or a MessageTooLargeError for data S3 is not meant to carry).
 func (s *Store) Put(ctx context.Context, m *wire.Message, key string) (*wire.Message, error) {
 	if len(m.Data) > wire.MaxOffloadedSize {

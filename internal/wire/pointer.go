@@ -10,8 +10,17 @@ import (
 
 // Offloaded messages. A cluster message too large for SNS (see MaxMessageSize) can travel
 // through S3: the sender puts its data (the msgpack bytes the data attribute would carry) in an
-// S3 object, and publishes the message with no data attribute and one String attribute, "s3",
-// that points at the object instead. The body stays the message type, as upstream sends it.
+// S3 object, and publishes the message with one String attribute more, "s3", that points at the
+// object. The body stays the message type, as upstream sends it.
+//
+// The data attribute of an offloaded message carries a stand-in (see StandIn): a small payload
+// that Node servers running upstream's adapter, which know nothing of "s3", decode and act on
+// harmlessly, so that they receive nothing. Without a data attribute, socket.io-adapter's
+// onMessage throws on a BROADCAST or SERVER_SIDE_EMIT; upstream's poll loop then skips the
+// DeleteMessageBatch of the whole receive, and SQS hands the batch back after every visibility
+// timeout (30 s) until the messages expire: the other messages of the batch reach Node's
+// clients again and again. Go receivers ignore the stand-in of a message with an s3 attribute
+// and use the bytes they read from S3.
 //
 // The pointer is the JSON the AWS SQS/SNS extended client libraries put in the body of an
 // offloaded message, with the size and the SHA-256 of the data added, so that receivers can
@@ -90,6 +99,58 @@ func ParsePointer(s string) (*Pointer, error) {
 	return &p, nil
 }
 
+// StandInName is the room the stand-ins of offloaded messages target and the event name they
+// carry. Socket.IO room names are the application's, so a socket could in principle be made to
+// join it; applications must not use it (nor listen to it as a server-side event).
+const StandInName = "sqsadapter:offloaded"
+
+// Offloadable reports whether messages of type t may travel through S3, that is whether a
+// Node server can be given a harmless stand-in for them (or never reads them):
+//   - BROADCAST: a broadcast without requestId (no acknowledgement expected) of a small packet to
+//     the room StandInName, which no socket is in: Node's clients receive nothing. A broadcast
+//     with acknowledgements gets no answer from a Node server: its clients count as none.
+//   - SERVER_SIDE_EMIT: the event StandInName with no arguments and no requestId: no Node
+//     listener fires, and a Node server does not answer a serverSideEmit with acknowledgements
+//     (the Go requester then times out, missing one response per Node server).
+//   - SOCKETS_JOIN, SOCKETS_LEAVE, DISCONNECT_SOCKETS: the same operation (no rooms to join or
+//     leave; close false) on the sockets of room StandInName: none.
+//   - the responses: only the requester reads them, and the adapter offloads them to Go servers
+//     only; they keep no data attribute (Node servers drop another server's responses unread).
+//
+// FETCH_SOCKETS is never offloaded (it fails with a MessageTooLargeError as before): a Node
+// server answers any FETCH_SOCKETS, and an answer to a stand-in would be a wrong one.
+func (t Type) Offloadable() bool {
+	switch t {
+	case Broadcast, ServerSideEmit, SocketsJoin, SocketsLeave, DisconnectSockets:
+		return true
+	}
+	return t.IsResponse()
+}
+
+// StandIn returns the stand-in data attribute of an offloaded message of type t on namespace
+// nsp (see Offloadable), or nil for the types that carry none.
+func StandIn(t Type, nsp string) []byte {
+	nobody := Options{Rooms: []string{StandInName}, Except: []string{}}
+	var v any
+	switch t {
+	case Broadcast:
+		v = &BroadcastData{Packet: Packet{Type: 2, Data: []any{StandInName}, Nsp: nsp}, Opts: nobody}
+	case ServerSideEmit:
+		v = &ServerSideEmitData{Packet: []any{StandInName}}
+	case SocketsJoin, SocketsLeave:
+		v = &SocketsJoinLeaveData{Opts: nobody, Rooms: []string{}}
+	case DisconnectSockets:
+		v = &DisconnectSocketsData{Opts: nobody}
+	default:
+		return nil
+	}
+	b, err := Encode(v)
+	if err != nil {
+		panic(err) // strings only
+	}
+	return b
+}
+
 // pointerSize is what the s3 attribute adds to Size.
 func (m *Message) pointerSize() int {
 	if m.Pointer == nil {
@@ -98,10 +159,11 @@ func (m *Message) pointerSize() int {
 	return len(AttrS3) + len("String") + len(m.Pointer.Encode())
 }
 
-// Offloaded returns a copy of m that carries p instead of its data.
+// Offloaded returns a copy of m that carries p, and the stand-in of its type instead of its
+// data.
 func (m *Message) Offloaded(p *Pointer) *Message {
 	c := *m
-	c.Data, c.Pointer = nil, p
+	c.Data, c.Pointer = StandIn(m.Type, m.Nsp), p
 	return &c
 }
 

@@ -11,6 +11,12 @@
 // Go nodes add one attribute upstream does not send, and which upstream ignores:
 //   - attribute "msgId" (String): a random id per message, so that a message published twice
 //     (a publish retried after a lost response) is acted on once.
+//   - attribute "s3" (String): offloaded messages only, where their data is (see pointer.go);
+//     their data attribute is then a stand-in that upstream acts on harmlessly.
+//
+// A message carries at most 7 attributes, counting the sig attribute of signed clusters (main
+// branch): nsp, uid, requesterUid, data, msgId, sig, s3, of the 10 that SNS raw delivery passes
+// on to SQS. Size counts each of them.
 package wire
 
 import (
@@ -104,10 +110,12 @@ type Message struct {
 	Type         Type
 	Nsp          string
 	UID          string
-	RequesterUID string   // set on responses only
-	Data         []byte   // msgpack; nil when the type carries no data
-	ID           string   // Go senders only: the same for every copy of one published message
-	Pointer      *Pointer // an offloaded message's data in S3 (see pointer.go); Data is nil then
+	RequesterUID string // set on responses only
+	// Data is msgpack; nil when the type carries no data. On an offloaded message as it is sent,
+	// the stand-in (see StandIn); received, nil until the data is read from S3.
+	Data    []byte
+	ID      string   // Go senders only: the same for every copy of one published message
+	Pointer *Pointer // an offloaded message's data in S3 (see pointer.go)
 }
 
 // Body is the SNS message body.
@@ -196,15 +204,15 @@ func FromSQS(body *string, attrs map[string]sqstypes.MessageAttributeValue) (*Me
 	switch {
 	case ok && !m.Type.HasData():
 		return nil, fmt.Errorf("%w: %s carries a data attribute", ErrMalformed, m.Type)
-	case ok && m.Pointer != nil:
-		return nil, fmt.Errorf("%w: %s carries both a data and an %q attribute", ErrMalformed, m.Type, AttrS3)
 	case !ok && m.Type.HasData() && m.Pointer == nil:
 		return nil, fmt.Errorf("%w: %s has no data attribute", ErrMalformed, m.Type)
 	case ok:
 		if data.DataType == nil || *data.DataType != "Binary" || len(data.BinaryValue) == 0 {
 			return nil, fmt.Errorf("%w: attribute %q is not a non-empty Binary", ErrMalformed, AttrData)
 		}
-		m.Data = data.BinaryValue
+		if m.Pointer == nil {
+			m.Data = data.BinaryValue
+		} // else the stand-in for Node servers: the data is the object's
 	}
 	return m, nil
 }
