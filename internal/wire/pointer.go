@@ -107,8 +107,9 @@ const StandInName = "sqsadapter:offloaded"
 // Offloadable reports whether messages of type t may travel through S3, that is whether a
 // Node server can be given a harmless stand-in for them (or never reads them):
 //   - BROADCAST: a broadcast without requestId (no acknowledgement expected) of a small packet to
-//     the room StandInName, which no socket is in: Node's clients receive nothing. A broadcast
-//     with acknowledgements gets no answer from a Node server: its clients count as none.
+//     the room StandInName, which no socket is in: Node's clients receive nothing. For a
+//     broadcast with acknowledgements a Node server sends no client count, so the requester's
+//     callback ends at the broadcast's timeout, with the Go clients' answers and an error.
 //   - SERVER_SIDE_EMIT: the event StandInName with no arguments and no requestId: no Node
 //     listener fires, and a Node server does not answer a serverSideEmit with acknowledgements
 //     (the Go requester then times out, missing one response per Node server).
