@@ -167,6 +167,32 @@ type Options struct {
 	// Sending never holds up receiving: what cannot be sent is dropped and counted in
 	// Stats.DeadLetterFailures. Default none: dropped messages are only logged and counted.
 	DeadLetterQueueURL string
+
+	// Large messages (see largemessage.go and the README's "Large messages"). With
+	// LargeMessageBucket set, a cluster message over LargeMessageThreshold is put in S3 and SNS
+	// carries a pointer to it; without, such a message fails with MessageTooLargeError.
+
+	// S3Client is the S3 client for large messages; *s3.Client implements S3API.
+	S3Client S3API
+	// LargeMessageBucket is the bucket that holds large messages; it must exist. Every server
+	// (and emitter) of the cluster needs the same bucket and prefix.
+	LargeMessageBucket string
+	// LargeMessagePrefix starts every object key. Default "socketio-sqsadapter/".
+	LargeMessagePrefix string
+	// LargeMessageThreshold is the largest message, in bytes as SNS counts them (body and
+	// attributes), that is still published inline. Default 180 KiB, which works on AWS (limit
+	// 256 KiB) and on the fauxqs emulator (which counts Binary attributes at their base64
+	// length: about 192 KiB of data); on AWS it may be raised up to 256 KiB.
+	LargeMessageThreshold int
+	// LargeMessageTimeout bounds each PutObject and GetObject. A receiver fetches a large
+	// message before it hands it on, so this is also how long one message can hold up one
+	// poller. Default 5s.
+	LargeMessageTimeout time.Duration
+	// LargeMessageLifecycle makes Init add a rule to the bucket's lifecycle configuration that
+	// expires the objects under LargeMessagePrefix after one day (other rules are kept); needs
+	// s3:GetLifecycleConfiguration and s3:PutLifecycleConfiguration. Without it, set such a rule
+	// yourself: nothing else deletes the objects.
+	LargeMessageLifecycle bool
 }
 
 // Defaults.
@@ -216,6 +242,7 @@ func (o *Options) withDefaults() Options {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	largeMessageDefaults(&c)
 	return c
 }
 
@@ -274,6 +301,9 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: PublishBufferSize is negative (%d)", ErrInvalidOptions, o.PublishBufferSize)
 	}
 	if err := validateDeadLetterQueueURL(o); err != nil {
+		return err
+	}
+	if err := o.validateLargeMessages(); err != nil {
 		return err
 	}
 	if o.HeartbeatTimeout <= o.HeartbeatInterval {

@@ -140,6 +140,9 @@ func (o *orderer) release(s *stream) {
 }
 
 func (o *orderer) push(m *wire.Message) {
+	if unresolved(m) { // an offloaded message that could not be read: its place is kept, it is dropped
+		return
+	}
 	o.ready = append(o.ready, m)
 	o.signal()
 }

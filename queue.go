@@ -299,6 +299,10 @@ func (t *transport) receive(raw *sqstypes.Message, now time.Time) {
 		t.dlq.add(raw, deadLetterMalformed+": "+strings.TrimPrefix(err.Error(), wire.ErrMalformed.Error()+": "), senderOf(raw))
 		return
 	}
+	m.Raw = raw
+	// An offloaded message's data is read first: the signature covers the data, which the
+	// pointer's SHA-256 ties to the object. Then, before ordering, so that it keeps its place.
+	t.large.received(m)
 	if !t.up.admit(m) {
 		return
 	}
@@ -307,7 +311,6 @@ func (t *transport) receive(raw *sqstypes.Message, now time.Time) {
 	if m.ID == "" {
 		m.ID = deref(raw.MessageId)
 	}
-	m.Raw = raw
 	t.order.add(m, now)
 }
 

@@ -29,6 +29,10 @@ type Stats struct {
 	BadSignatures     uint64 `metric:"sqsadapter.messages.bad_signature"`     // messages whose signature no key made, or malformed, refused
 	ExpiredSignatures uint64 `metric:"sqsadapter.messages.expired_signature"` // messages signed further than Options.SignatureMaxAge from this server's clock, refused
 	Replays           uint64 `metric:"sqsadapter.messages.replayed"`          // signed messages acted on already (a replay, or a redelivery past de-duplication), refused
+
+	LargeMessagesOffloaded uint64 `metric:"sqsadapter.large_messages.offloaded"` // cluster messages whose data was put in S3 (one PutObject each)
+	LargeMessagesFetched   uint64 `metric:"sqsadapter.large_messages.fetched"`   // offloaded messages received and read from S3 (one GetObject each)
+	LargeMessageFailures   uint64 `metric:"sqsadapter.large_messages.failures"`  // offloaded messages not sent (PutObject failed) or dropped (object missing, unreadable or not matching its pointer): reported
 }
 
 // counters are the live Stats. Every field of s is only ever touched atomically

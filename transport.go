@@ -33,7 +33,8 @@ type transport struct {
 	// metrics is nil without Options.MeterProvider; see metrics.go.
 	metrics *metrics
 	// dlq is nil without Options.DeadLetterQueueURL; see deadletter.go.
-	dlq *deadLetterQueue
+	dlq   *deadLetterQueue
+	large *largeMessages
 
 	reprovisionMu sync.Mutex // serialises reprovision
 
@@ -97,12 +98,16 @@ func newTransport(snsClient SNSAPI, sqsClient SQSAPI, opts *Options, nodeID stri
 	t.metrics = newMetrics(t)
 	t.metrics.instrument(t)
 	t.dlq = newDeadLetterQueue(t)
+	t.large = newLargeMessages(t)
 	return t
 }
 
 // start provisions the queue and its subscription, then starts polling, publishing and the
 // background loops. On failure nothing is left behind and start may be called again.
 func (t *transport) start(ctx context.Context) error {
+	if err := t.large.init(ctx); err != nil {
+		return err
+	}
 	res, err := t.provision(ctx)
 	if err != nil {
 		return err
@@ -136,8 +141,14 @@ func (t *transport) start(ctx context.Context) error {
 	return nil
 }
 
-// publish queues m for SNS without waiting for AWS; see publisher.enqueue.
-func (t *transport) publish(m *wire.Message) error { return t.pub.enqueue(m) }
+// publish queues m for SNS without waiting for AWS; see publisher.enqueue. A message over the
+// large-message threshold goes through S3 first (see largeMessages.offload).
+func (t *transport) publish(m *wire.Message) error {
+	if t.large.wants(m) {
+		return t.large.offload(m)
+	}
+	return t.pub.enqueue(m)
+}
 
 // close stops polling (cancelling the long poll in flight), sends what is still queued for SNS,
 // unsubscribes and deletes the queue, and waits for the transport's goroutines, within ctx.
@@ -149,7 +160,7 @@ func (t *transport) close(ctx context.Context) error {
 	if stopLoops != nil {
 		stopLoops()
 	}
-	errs := []error{t.pub.close(ctx)}
+	errs := []error{t.large.close(ctx), t.pub.close(ctx)}
 	if res != nil {
 		errs = append(errs, t.teardown(ctx, res))
 	}

@@ -37,9 +37,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/socketio-go/aws-sqs-adapter/internal/awsop"
+	"github.com/socketio-go/aws-sqs-adapter/internal/offload"
 	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
 )
 
@@ -85,7 +87,30 @@ type Options struct {
 	// SigningKeys: it must be one of their keys, normally the first. Servers with keys refuse
 	// an emitter's unsigned messages. At least 16 bytes.
 	SigningKey []byte
+
+	// Large messages, as the servers' adapter does them (see its Options and README): with
+	// LargeMessageBucket set, a message over LargeMessageThreshold is put in S3 (PutObject,
+	// within LargeMessageTimeout) and SNS carries a pointer to it, with a stand-in data
+	// attribute that Node servers act on harmlessly (they receive nothing; see the adapter's
+	// README). Use the servers' bucket and prefix. Defaults: prefix "socketio-sqsadapter/", threshold 180 KiB, timeout 5s.
+	S3Client              S3API
+	LargeMessageBucket    string
+	LargeMessagePrefix    string
+	LargeMessageThreshold int
+	LargeMessageTimeout   time.Duration
 }
+
+// S3API is the part of the S3 client that large messages use; *s3.Client implements it. The
+// emitter only calls PutObject; the adapter's S3API has the same methods, so one client value
+// serves both.
+type S3API interface {
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	GetBucketLifecycleConfiguration(context.Context, *s3.GetBucketLifecycleConfigurationInput, ...func(*s3.Options)) (*s3.GetBucketLifecycleConfigurationOutput, error)
+	PutBucketLifecycleConfiguration(context.Context, *s3.PutBucketLifecycleConfigurationInput, ...func(*s3.Options)) (*s3.PutBucketLifecycleConfigurationOutput, error)
+}
+
+var _ S3API = (*s3.Client)(nil)
 
 // ErrInvalidOptions is wrapped by every error about Options.
 var ErrInvalidOptions = errors.New("emitter: invalid options")
@@ -124,6 +149,7 @@ type OpError = awsop.OpError
 // that down. An Emitter is immutable and safe for concurrent use.
 type Emitter struct {
 	client    SNSAPI
+	store     *offload.Store // nil without LargeMessageBucket
 	topicArn  string
 	topicName string // signed with every message
 	key       []byte // nil: unsigned
@@ -164,7 +190,7 @@ func New(ctx context.Context, client SNSAPI, opts *Options) (*Emitter, error) {
 		}
 	}
 	o.Logger.Debug("emitter: publishing to topic", "topic", arn, "signed", o.SigningKey != nil)
-	return &Emitter{client: client, topicArn: arn, topicName: arnName(arn), key: o.SigningKey, log: o.Logger, nsp: "/"}, nil
+	return &Emitter{client: client, store: o.largeStore(), topicArn: arn, topicName: arnName(arn), key: o.SigningKey, log: o.Logger, nsp: "/"}, nil
 }
 
 // arnName is the last part of an ARN: a topic's name.
@@ -203,6 +229,27 @@ func createTopic(ctx context.Context, client SNSAPI, name string) (string, error
 	return *out.TopicArn, nil
 }
 
+// largeStore returns the store the options describe, with defaults; nil without a bucket.
+func (o *Options) largeStore() *offload.Store {
+	if o.LargeMessageBucket == "" {
+		return nil
+	}
+	s := &offload.Store{
+		Client: o.S3Client, Bucket: o.LargeMessageBucket, Prefix: o.LargeMessagePrefix,
+		Threshold: o.LargeMessageThreshold, Timeout: o.LargeMessageTimeout,
+	}
+	if s.Prefix == "" {
+		s.Prefix = offload.DefaultPrefix
+	}
+	if s.Threshold == 0 {
+		s.Threshold = offload.DefaultThreshold
+	}
+	if s.Timeout == 0 {
+		s.Timeout = offload.DefaultTimeout
+	}
+	return s
+}
+
 // validate checks the options against the AWS naming rules before any AWS call.
 func (o *Options) validate() error {
 	if o.SigningKey != nil && len(o.SigningKey) < minSigningKeyLen {
@@ -210,6 +257,11 @@ func (o *Options) validate() error {
 	}
 	if o.TopicName != "" && !wire.ValidTopicName(o.TopicName) {
 		return fmt.Errorf("%w: TopicName %q: %s", ErrInvalidOptions, o.TopicName, wire.TopicNameRule)
+	}
+	if s := o.largeStore(); s != nil {
+		if err := s.Validate(); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidOptions, err)
+		}
 	}
 	if o.TopicArn == "" {
 		return nil
@@ -386,6 +438,11 @@ func (e *Emitter) publish(ctx context.Context, t wire.Type, data any) error {
 	m := &wire.Message{Type: t, Nsp: e.nsp, UID: wire.EmitterUID, Data: b, ID: wire.NewID()}
 	if e.key != nil {
 		m.Sign(e.key, e.topicName, time.Now())
+	}
+	if e.store.Wants(m) {
+		if m, err = e.store.Put(ctx, m, e.store.Key(wire.EmitterUID, m.ID)); err != nil {
+			return fmt.Errorf("emitter: %s on namespace %q: %w", t, e.nsp, err)
+		}
 	}
 	if err := m.CheckSize(); err != nil {
 		return fmt.Errorf("emitter: %w", err)

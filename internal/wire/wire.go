@@ -15,6 +15,11 @@
 // Go senders configured with signing keys add one more (sign.go):
 //   - attribute "sig" (String): "v1:<unix ms>:<hex HMAC-SHA256>", the sender's proof that it
 //     holds a key of the cluster.
+//   - attribute "s3" (String): offloaded messages only, where their data is (see pointer.go);
+//     their data attribute is then a stand-in that upstream acts on harmlessly.
+//
+// A message carries at most 7 attributes: nsp, uid, requesterUid, data, msgId, sig, s3, of the 10 that SNS raw delivery passes
+// on to SQS. Size counts each of them.
 package wire
 
 import (
@@ -110,9 +115,12 @@ type Message struct {
 	Nsp          string
 	UID          string
 	RequesterUID string // set on responses only
-	Data         []byte // msgpack; nil when the type carries no data
-	ID           string // Go senders only: the same for every copy of one published message
-	Sig          string // signed messages only: see Sign
+	// Data is msgpack; nil when the type carries no data. On an offloaded message as it is sent,
+	// the stand-in (see StandIn); received, nil until the data is read from S3.
+	Data    []byte
+	ID      string   // Go senders only: the same for every copy of one published message
+	Sig     string   // signed messages only: see Sign
+	Pointer *Pointer // an offloaded message's data in S3 (see pointer.go)
 	// Raw is the SQS message m was received as (nil on the sending side): its original body and
 	// attributes, and its system attributes.
 	Raw *sqstypes.Message
@@ -139,6 +147,7 @@ func (m *Message) Size() int {
 	if m.Sig != "" {
 		n += len(AttrSig) + len("String") + len(m.Sig)
 	}
+	n += m.pointerSize()
 	return n
 }
 
@@ -159,6 +168,9 @@ func (m *Message) SNSAttributes() map[string]snstypes.MessageAttributeValue {
 	}
 	if m.Sig != "" {
 		attrs[AttrSig] = str(m.Sig)
+	}
+	if m.Pointer != nil {
+		attrs[AttrS3] = str(m.Pointer.Encode())
 	}
 	return attrs
 }
@@ -195,6 +207,13 @@ func FromSQS(body *string, attrs map[string]sqstypes.MessageAttributeValue) (*Me
 	if m.Sig, err = stringAttr(attrs, AttrSig, false); err != nil {
 		return nil, err
 	}
+	s3, err := stringAttr(attrs, AttrS3, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := pointerFromSQS(m, s3); err != nil {
+		return nil, err
+	}
 	if !m.Type.IsResponse() && m.RequesterUID != "" {
 		return nil, fmt.Errorf("%w: %s carries a requesterUid", ErrMalformed, m.Type)
 	}
@@ -202,13 +221,15 @@ func FromSQS(body *string, attrs map[string]sqstypes.MessageAttributeValue) (*Me
 	switch {
 	case ok && !m.Type.HasData():
 		return nil, fmt.Errorf("%w: %s carries a data attribute", ErrMalformed, m.Type)
-	case !ok && m.Type.HasData():
+	case !ok && m.Type.HasData() && m.Pointer == nil:
 		return nil, fmt.Errorf("%w: %s has no data attribute", ErrMalformed, m.Type)
 	case ok:
 		if data.DataType == nil || *data.DataType != "Binary" || len(data.BinaryValue) == 0 {
 			return nil, fmt.Errorf("%w: attribute %q is not a non-empty Binary", ErrMalformed, AttrData)
 		}
-		m.Data = data.BinaryValue
+		if m.Pointer == nil {
+			m.Data = data.BinaryValue
+		} // else the stand-in for Node servers: the data is the object's
 	}
 	return m, nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
@@ -261,6 +262,111 @@ func TestReencodeMatchesNode(t *testing.T) {
 		want, got = normalize(want), normalize(got)
 		if !reflect.DeepEqual(want, got) {
 			t.Errorf("%s/%s:\n node %#v\n   go %#v", v.Scenario, v.TypeName, want, got)
+		}
+	}
+}
+
+func TestPointerRoundTripAndSize(t *testing.T) {
+	data := bytes.Repeat([]byte{7}, 1000)
+	m := &Message{Type: Broadcast, Nsp: "/", UID: "0123456789abcdef", Data: data, ID: "01234567/*/1"}
+	p := PointerTo("bucket", "socketio-sqsadapter/01234567/x", data)
+	off := m.Offloaded(p)
+	if !bytes.Equal(off.Data, StandIn(Broadcast, "/")) || !bytes.Equal(m.Data, data) {
+		t.Fatal("Offloaded must put the stand-in in place of the data, in the copy only")
+	}
+	// Size counts exactly what SNSAttributes sends.
+	n := len(off.Body())
+	for name, v := range off.SNSAttributes() {
+		n += len(name) + len(*v.DataType) + len(aws.ToString(v.StringValue)) + len(v.BinaryValue)
+	}
+	if n != off.Size() {
+		t.Fatalf("Size %d, attributes add up to %d", off.Size(), n)
+	}
+	attrs := map[string]sqstypes.MessageAttributeValue{}
+	for name, v := range off.SNSAttributes() {
+		attrs[name] = sqstypes.MessageAttributeValue{DataType: v.DataType, StringValue: v.StringValue, BinaryValue: v.BinaryValue}
+	}
+	got, err := FromSQS(aws.String(off.Body()), attrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The stand-in is for Node servers: a Go receiver drops it and reads the object.
+	if *got.Pointer != *p || got.Data != nil {
+		t.Fatalf("pointer %+v data %d bytes, want %+v and no data", got.Pointer, len(got.Data), p)
+	}
+	if err := got.Pointer.Verify(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := got.Pointer.Verify(append([]byte{1}, data[1:]...)); err == nil {
+		t.Fatal("Verify accepted other bytes")
+	}
+	// A pointer without a stand-in (responses) is accepted; a pointer on a type without data
+	// is malformed.
+	delete(attrs, AttrData)
+	if got, err := FromSQS(aws.String(off.Body()), attrs); err != nil || got.Data != nil {
+		t.Fatalf("pointer without data: %v", err)
+	}
+	if _, err := FromSQS(aws.String("2"), attrs); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("pointer on a heartbeat: %v", err)
+	}
+	for _, bad := range []string{`x`, `["other",{}]`, `["` + PointerClass + `",{"s3BucketName":"b","s3Key":"k","size":0,"sha256":""}]`} {
+		if _, err := ParsePointer(bad); !errors.Is(err, ErrMalformed) {
+			t.Errorf("ParsePointer(%q): %v", bad, err)
+		}
+	}
+}
+
+// A hostile s3 attribute never panics; what ParsePointer accepts encodes back to a pointer it
+// accepts again.
+func FuzzParsePointer(f *testing.F) {
+	f.Add(PointerTo("b", "socketio-sqsadapter/n/x", []byte("data")).Encode())
+	f.Add(`["` + PointerClass + `",{"s3BucketName":"b","s3Key":"k","size":-1,"sha256":"00"}]`)
+	f.Add(`[]`)
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePointer(s)
+		if err != nil {
+			return
+		}
+		q, err := ParsePointer(p.Encode())
+		if err != nil || *q != *p {
+			t.Fatalf("%q parsed to %+v, which re-parses to %+v, %v", s, p, q, err)
+		}
+	})
+}
+
+// The stand-ins are what upstream's onMessage acts on harmlessly: no requestId (no answer), the
+// room nobody is in, an event nobody listens to. FETCH_SOCKETS has none and is not offloaded.
+func TestStandIns(t *testing.T) {
+	nobody := Options{Rooms: []string{StandInName}, Except: []string{}}
+	var b BroadcastData
+	if err := Decode(StandIn(Broadcast, "/chat"), &b); err != nil {
+		t.Fatal(err)
+	}
+	if b.RequestID != "" || !reflect.DeepEqual(b.Opts, nobody) || b.Packet.Type != 2 || b.Packet.Nsp != "/chat" ||
+		!reflect.DeepEqual(b.Packet.Data, []any{StandInName}) {
+		t.Errorf("BROADCAST stand-in %+v", b)
+	}
+	var e ServerSideEmitData
+	if err := Decode(StandIn(ServerSideEmit, "/"), &e); err != nil || e.RequestID != "" || !reflect.DeepEqual(e.Packet, []any{StandInName}) {
+		t.Errorf("SERVER_SIDE_EMIT stand-in %+v: %v", e, err)
+	}
+	for _, typ := range []Type{SocketsJoin, SocketsLeave} {
+		var j SocketsJoinLeaveData
+		if err := Decode(StandIn(typ, "/"), &j); err != nil || !reflect.DeepEqual(j.Opts, nobody) || len(j.Rooms) != 0 {
+			t.Errorf("%s stand-in %+v: %v", typ, j, err)
+		}
+	}
+	var d DisconnectSocketsData
+	if err := Decode(StandIn(DisconnectSockets, "/"), &d); err != nil || !reflect.DeepEqual(d.Opts, nobody) || d.Close {
+		t.Errorf("DISCONNECT_SOCKETS stand-in %+v: %v", d, err)
+	}
+	for typ := InitialHeartbeat; typ <= AdapterClose; typ++ {
+		want := typ.HasData() && typ != FetchSockets
+		if typ.Offloadable() != want {
+			t.Errorf("%s: Offloadable %v, want %v", typ, typ.Offloadable(), want)
+		}
+		if hasStandIn := StandIn(typ, "/") != nil; hasStandIn != (want && !typ.IsResponse()) {
+			t.Errorf("%s: stand-in %v", typ, hasStandIn)
 		}
 	}
 }
