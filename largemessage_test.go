@@ -401,3 +401,35 @@ func TestLargeMessagesOff(t *testing.T) {
 		}
 	}
 }
+
+// In a signed cluster an offloaded message is signed over its data, not its pointer: receivers
+// read the object, then check the signature; an emitter with the key reaches them too.
+func TestLargeBroadcastInASignedCluster(t *testing.T) {
+	opts, client := largeOptions(t)
+	key := []byte("a cluster key of 32 bytes, test!")
+	opts.SigningKeys = [][]byte{key}
+	nodes, _ := largeCluster(t, 2, opts, client)
+	cl, _ := connect(t, nodes[1], "/", nil)
+	cl.record("big")
+	payload := randomBytes(400 * 1024)
+	nodes[0].io.Emit("big", payload)
+	if ev := cl.next(t); ev.name != "big" || !isBytes(ev.args[0], payload) {
+		t.Fatalf("got %s, want the big broadcast", ev.name)
+	}
+	snsClient, _ := awsClients(t)
+	e, err := emitter.New(emitCtx(t), snsClient, &emitter.Options{
+		TopicName: opts.TopicName, SigningKey: key, S3Client: client, LargeMessageBucket: opts.LargeMessageBucket,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Emit(emitCtx(t), "big", payload); err != nil {
+		t.Fatal(err)
+	}
+	if ev := cl.next(t); ev.name != "big" || !isBytes(ev.args[0], payload) {
+		t.Fatalf("got %s, want the emitter's big broadcast", ev.name)
+	}
+	if s := nodes[1].builder.Stats(); s.BadSignatures != 0 || s.LargeMessagesFetched != 2 {
+		t.Fatalf("receiver %+v: want 2 large messages fetched and no signature refused", s)
+	}
+}
