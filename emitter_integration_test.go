@@ -22,7 +22,7 @@ import (
 func newTestEmitter(t *testing.T, n *node, byArn bool) *emitter.Emitter {
 	t.Helper()
 	snsClient, _ := awsClients(t)
-	opts := &emitter.Options{TopicName: n.builder.opts.TopicName, Logger: testLogger(t)}
+	opts := &emitter.Options{TopicName: n.builder.topicName(), Logger: testLogger(t)}
 	if byArn {
 		opts.TopicArn = n.builder.resources().topicArn
 	}
@@ -398,7 +398,7 @@ func (p publishTwice) Publish(ctx context.Context, in *sns.PublishInput, o ...fu
 func TestEmitterMessagePublishedTwiceIsActedOnOnce(t *testing.T) {
 	c := setupThree(t)
 	snsClient, _ := awsClients(t)
-	e, err := emitter.New(emitCtx(t), publishTwice{snsClient}, &emitter.Options{TopicName: c.nodes[0].builder.opts.TopicName})
+	e, err := emitter.New(emitCtx(t), publishTwice{snsClient}, &emitter.Options{TopicName: c.nodes[0].builder.topicName()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,7 +429,7 @@ func TestEmitterFindsOnlyTheServersTopic(t *testing.T) {
 	newTestEmitter(t, n, false) // found by name
 
 	snsClient, _ := awsClients(t)
-	typo := n.builder.opts.TopicName + "-typo"
+	typo := n.builder.topicName() + "-typo"
 	for range 2 { // the second look-up fails too: the first created nothing
 		_, err := emitter.New(emitCtx(t), snsClient, &emitter.Options{TopicName: typo})
 		if !errors.Is(err, emitter.ErrTopicNotFound) {

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
 )
 
 // The only place where tests reach the adapter's private state.
@@ -48,4 +50,26 @@ func (b *AdapterBuilder) closeStarted() bool { return b.closing.Load() }
 func (b *AdapterBuilder) metered() bool {
 	_, sns := b.transport.sns.(meteredSNS)
 	return b.transport.metrics != nil || sns
+}
+
+// topicName is the topic the builder's options name.
+func (b *AdapterBuilder) topicName() string { return b.opts.TopicName }
+
+// setTopicName changes the topic name before Init, to test its validation.
+func (b *AdapterBuilder) setTopicName(name string) { b.opts.TopicName = name }
+
+// messageID numbers m as the builder's next message.
+func (b *AdapterBuilder) messageID(m *wire.Message) string { return b.transport.messageID(m) }
+
+// publishMessage hands m to the transport as a namespace adapter does.
+func (b *AdapterBuilder) publishMessage(m *wire.Message) error { return b.transport.publish(m) }
+
+// setSigningClock replaces the clock signatures are checked against.
+func (b *AdapterBuilder) setSigningClock(now func() time.Time) { b.guard.now = now }
+
+// namespaceUID is the uid of the adapter of namespace nsp.
+func (b *AdapterBuilder) namespaceUID(nsp string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.adapters[nsp].uid
 }

@@ -244,8 +244,8 @@ func TestLargeServerSideEmit(t *testing.T) {
 // (body and every attribute, msgId included), is exactly size.
 func sizedBroadcast(t *testing.T, n *node, event string, size int) *wire.Message {
 	t.Helper()
-	a := n.builder.adapters["/"]
-	id := n.builder.transport.messageID(&wire.Message{})
+	uid := n.builder.namespaceUID("/")
+	id := n.builder.messageID(&wire.Message{})
 	build := func(payload int) *wire.Message {
 		data, err := wire.Encode(&wire.BroadcastData{
 			Packet: wire.Packet{Type: 2, Data: []any{event, make([]byte, payload)}, Nsp: "/"},
@@ -254,7 +254,7 @@ func sizedBroadcast(t *testing.T, n *node, event string, size int) *wire.Message
 		if err != nil {
 			t.Fatal(err)
 		}
-		return &wire.Message{Type: wire.Broadcast, Nsp: "/", UID: a.uid, Data: data, ID: id}
+		return &wire.Message{Type: wire.Broadcast, Nsp: "/", UID: uid, Data: data, ID: id}
 	}
 	probe := build(size / 2)
 	m := build(size/2 + size - probe.Size())
@@ -272,7 +272,7 @@ func TestLargeMessageThreshold(t *testing.T) {
 	c, _ := connect(t, nodes[1], "/", nil)
 	c.record("under", "over")
 	under := sizedBroadcast(t, nodes[0], "under", DefaultLargeMessageThreshold)
-	if err := nodes[0].builder.transport.publish(under); err != nil {
+	if err := nodes[0].builder.publishMessage(under); err != nil {
 		t.Fatal(err)
 	}
 	if ev := c.next(t); ev.name != "under" {
@@ -282,7 +282,7 @@ func TestLargeMessageThreshold(t *testing.T) {
 		t.Fatalf("a message at the threshold made %d PutObject, want 0", n)
 	}
 	over := sizedBroadcast(t, nodes[0], "over", DefaultLargeMessageThreshold+1)
-	if err := nodes[0].builder.transport.publish(over); err != nil {
+	if err := nodes[0].builder.publishMessage(over); err != nil {
 		t.Fatal(err)
 	}
 	if ev := c.next(t); ev.name != "over" {
@@ -385,7 +385,7 @@ func TestLargeMessageLifecycle(t *testing.T) {
 // MessageTooLargeError; options that ask for large messages are checked.
 func TestLargeMessagesOff(t *testing.T) {
 	n := startNode(t, testOptions(t))
-	err := n.builder.transport.publish(sizedBroadcast(t, n, "big", wire.MaxMessageSize+1))
+	err := n.builder.publishMessage(sizedBroadcast(t, n, "big", wire.MaxMessageSize+1))
 	var tooLarge *MessageTooLargeError
 	if !errors.As(err, &tooLarge) {
 		t.Fatalf("publish over the limit without a bucket: %v, want MessageTooLargeError", err)

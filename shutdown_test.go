@@ -88,7 +88,7 @@ func TestCloseBeforeInitIsQuiet(t *testing.T) {
 	}{
 		{"never initialised", func(*AdapterBuilder) error { return nil }},
 		{"invalid options", func(b *AdapterBuilder) error {
-			b.opts.TopicName = "not a topic name"
+			b.setTopicName("not a topic name")
 			if err := b.Init(context.Background()); !errors.Is(err, ErrInvalidOptions) {
 				return err
 			}

@@ -204,7 +204,7 @@ func TestRefusalsAreReportedOncePerSender(t *testing.T) {
 	sink := newErrorSink()
 	b, _ := signedServer(t, sink, nil, keyOld)
 	clock := time.Now()
-	b.guard.now = func() time.Time { return clock }
+	b.setSigningClock(func() time.Time { return clock })
 	for i := range 5 {
 		b.handleSQSMessage(ptr(emitMessage(t, peerUID, fmt.Sprint("x", i), "forged", nil, clock)))
 	}
