@@ -58,8 +58,20 @@ type reporter struct {
 	onError func(error)
 }
 
-// report logs err, with the package prefix once, and hands it to Options.OnError.
+// quietError is an error its caller returns but nobody reports again: the next of a streak
+// already reported (a full publish buffer drops message after message; each is counted).
+type quietError struct{ error }
+
+func (e quietError) Unwrap() error { return e.error }
+
+func quiet(err error) error { return quietError{err} }
+
+// report logs err, with the package prefix once, and hands it to Options.OnError; a quiet error
+// is left out.
 func (r reporter) report(err error) {
+	if errors.As(err, new(quietError)) {
+		return
+	}
 	err = prefixed(err)
 	r.log.Error(err.Error())
 	if r.onError != nil {

@@ -609,4 +609,10 @@ func TestFullPublishBufferDropsAndReportsWithoutBlocking(t *testing.T) {
 	if s := b.Stats(); s.PublishDropped != 7 {
 		t.Fatalf("stats %+v", s)
 	}
+	// The streak of drops was reported once, not once per dropped message.
+	select {
+	case err := <-sink.ch:
+		t.Fatalf("reported again: %v", err)
+	default:
+	}
 }

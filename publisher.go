@@ -39,8 +39,9 @@ type publisher struct {
 	failingSince atomic.Int64
 	// waiting counts the messages queued or in a batch that waits for a request slot: what
 	// PublishBufferSize bounds. A batch being sent no longer counts.
-	waiting atomic.Int64
-	sending atomic.Int64 // messages in requests in flight or waiting to be retried
+	waiting  atomic.Int64
+	dropping atomic.Bool  // the buffer was full for the last message offered
+	sending  atomic.Int64 // messages in requests in flight or waiting to be retried
 }
 
 func newPublisher(t *transport, size int) *publisher {
@@ -66,10 +67,17 @@ func (p *publisher) enqueue(m *wire.Message) error {
 	if p.waiting.Add(1) > int64(cap(p.queue)) {
 		p.waiting.Add(-1)
 		atomic.AddUint64(&p.t.stats.s.PublishDropped, 1)
-		return fmt.Errorf("%w: %s on namespace %q dropped, %s wait for SNS",
+		err := fmt.Errorf("%w: %s on namespace %q dropped, %s wait for SNS",
 			ErrPublishBufferFull, m.Type, m.Nsp, count(cap(p.queue), "message"))
+		if !p.dropping.CompareAndSwap(false, true) {
+			return quiet(err) // reported once per streak; counted in Stats.PublishDropped
+		}
+		return err
 	}
 	p.queue <- m // never blocks: waiting bounds what the queue holds
+	if p.dropping.Load() && p.dropping.CompareAndSwap(true, false) {
+		p.t.log.Info("sqsadapter: publish buffer has room again", "dropped", p.t.stats.snapshot().PublishDropped)
+	}
 	return nil
 }
 
