@@ -74,10 +74,7 @@ func (o *Options) largeStore() *offload.Store {
 	if o.LargeMessageBucket == "" {
 		return nil
 	}
-	return &offload.Store{
-		Client: o.S3Client, Bucket: o.LargeMessageBucket, Prefix: o.LargeMessagePrefix,
-		Threshold: o.LargeMessageThreshold, Timeout: o.LargeMessageTimeout,
-	}
+	return offload.NewStore(o.S3Client, o.LargeMessageBucket, o.LargeMessagePrefix, o.LargeMessageThreshold, o.LargeMessageTimeout)
 }
 
 // largeMessages offloads the transport's large messages and fetches the ones it receives.

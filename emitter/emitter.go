@@ -234,20 +234,7 @@ func (o *Options) largeStore() *offload.Store {
 	if o.LargeMessageBucket == "" {
 		return nil
 	}
-	s := &offload.Store{
-		Client: o.S3Client, Bucket: o.LargeMessageBucket, Prefix: o.LargeMessagePrefix,
-		Threshold: o.LargeMessageThreshold, Timeout: o.LargeMessageTimeout,
-	}
-	if s.Prefix == "" {
-		s.Prefix = offload.DefaultPrefix
-	}
-	if s.Threshold == 0 {
-		s.Threshold = offload.DefaultThreshold
-	}
-	if s.Timeout == 0 {
-		s.Timeout = offload.DefaultTimeout
-	}
-	return s
+	return offload.NewStore(o.S3Client, o.LargeMessageBucket, o.LargeMessagePrefix, o.LargeMessageThreshold, o.LargeMessageTimeout)
 }
 
 // validate checks the options against the AWS naming rules before any AWS call.

@@ -57,6 +57,22 @@ type Store struct {
 }
 
 // Wants reports whether m is to be offloaded: the store is configured, m's type may be
+// NewStore returns the store of bucket, with the defaults for a zero prefix, threshold or
+// timeout: the adapter and the emitter describe it with the same options.
+func NewStore(client S3API, bucket, prefix string, threshold int, timeout time.Duration) *Store {
+	s := &Store{Client: client, Bucket: bucket, Prefix: prefix, Threshold: threshold, Timeout: timeout}
+	if s.Prefix == "" {
+		s.Prefix = DefaultPrefix
+	}
+	if s.Threshold == 0 {
+		s.Threshold = DefaultThreshold
+	}
+	if s.Timeout == 0 {
+		s.Timeout = DefaultTimeout
+	}
+	return s
+}
+
 // offloaded (see wire.Type.Offloadable) and m is over the threshold.
 func (s *Store) Wants(m *wire.Message) bool {
 	return s != nil && s.Client != nil && s.Bucket != "" && m.Data != nil && m.Type.Offloadable() && m.Size() > s.Threshold
