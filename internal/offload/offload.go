@@ -56,7 +56,6 @@ type Store struct {
 	Timeout   time.Duration // bounds each PutObject and GetObject
 }
 
-// Wants reports whether m is to be offloaded: the store is configured, m's type may be
 // NewStore returns the store of bucket, with the defaults for a zero prefix, threshold or
 // timeout: the adapter and the emitter describe it with the same options.
 func NewStore(client S3API, bucket, prefix string, threshold int, timeout time.Duration) *Store {
@@ -73,6 +72,7 @@ func NewStore(client S3API, bucket, prefix string, threshold int, timeout time.D
 	return s
 }
 
+// Wants reports whether m is to be offloaded: the store is configured, m's type may be
 // offloaded (see wire.Type.Offloadable) and m is over the threshold.
 func (s *Store) Wants(m *wire.Message) bool {
 	return s != nil && s.Client != nil && s.Bucket != "" && m.Data != nil && m.Type.Offloadable() && m.Size() > s.Threshold
