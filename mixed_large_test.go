@@ -21,13 +21,7 @@ import (
 // the small broadcasts of the batch reached Node's clients again and again. The Go servers
 // receive the large one.
 func TestMixedLargeBroadcast(t *testing.T) {
-	testsupport.RequireAWS(t)
-	opts, client := largeOptions(t)
-	gos, _ := largeCluster(t, 2, opts, client)
-	cfg := peerConfig(opts, "node-peer")
-	cfg.Env = []string{"DEBUG=socket.io-aws-sqs-adapter"}
-	peer := nodepeer.Start(t, cfg)
-	waitCounts(t, gos, []*nodepeer.Peer{peer}, "/", 3)
+	gos, peer := largeMixedCluster(t)
 
 	goClient, _ := connect(t, gos[1], "/", nil)
 	goClient.record(evt(t, "big"), evt(t, "small"))
@@ -91,13 +85,7 @@ func TestMixedLargeBroadcast(t *testing.T) {
 // fire for the small serverSideEmit only; a large serverSideEmit with acknowledgements gets no
 // answer from it, and the Go requester times out missing one response, with the Go answers.
 func TestMixedLargeServerSideEmit(t *testing.T) {
-	testsupport.RequireAWS(t)
-	opts, client := largeOptions(t)
-	gos, _ := largeCluster(t, 2, opts, client)
-	cfg := peerConfig(opts, "node-peer")
-	cfg.Env = []string{"DEBUG=socket.io-aws-sqs-adapter"}
-	peer := nodepeer.Start(t, cfg)
-	waitCounts(t, gos, []*nodepeer.Peer{peer}, "/", 3)
+	gos, peer := largeMixedCluster(t)
 
 	peerCall(t, peer, "serverOn", map[string]any{"ev": "sse", "ack": "node"})
 	b := serverListener(gos[1], "sse", func([]any) any { return "b" })
@@ -149,4 +137,18 @@ func lastLine(s, containing string) string {
 		}
 	}
 	return ""
+}
+
+// largeMixedCluster starts two Go servers with large messages in a bucket of the test's own and
+// a Node peer with upstream's debug log on (its poll errors show there), all counting 3 servers.
+func largeMixedCluster(t *testing.T) ([]*node, *nodepeer.Peer) {
+	t.Helper()
+	testsupport.RequireAWS(t)
+	opts, client := largeOptions(t)
+	gos, _ := largeCluster(t, 2, opts, client)
+	cfg := peerConfig(opts, "node-peer")
+	cfg.Env = []string{"DEBUG=socket.io-aws-sqs-adapter"}
+	peer := nodepeer.Start(t, cfg)
+	waitCounts(t, gos, []*nodepeer.Peer{peer}, "/", 3)
+	return gos, peer
 }
