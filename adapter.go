@@ -51,6 +51,10 @@ type namespaceAdapter struct {
 	nodes    map[string]time.Time // uid of every other node serving this namespace => last heard
 	requests map[string]*pendingRequest
 	acks     map[string]*pendingAck
+
+	// rec is the packet log and sessions of connection state recovery; nil when the server does
+	// not enable it (recovery.go).
+	rec *recovery
 }
 
 // Init announces this node to the cluster.
@@ -95,6 +99,7 @@ func (a *namespaceAdapter) close(announce bool) {
 		r.finish(ErrClosed)
 	}
 	if announce {
+		a.handOffSessions()
 		a.publishOrReport(wire.AdapterClose, nil)
 	}
 }
@@ -117,6 +122,11 @@ func (a *namespaceAdapter) send(m *wire.Message, data any) error {
 			return encodingError(m.Type, m.Nsp, err)
 		}
 		m.Data = b
+	}
+	if a.rec != nil && m.RequesterUID == "" {
+		if _, _, n, ok := wire.ParseSequencedID(m.ID); ok {
+			a.b.seen.add(a.b.nodeID, n)
+		}
 	}
 	a.b.guard.sign(m)
 	if err := a.b.transport.publish(m); err != nil {
@@ -160,6 +170,16 @@ func (a *namespaceAdapter) timeoutOf(opts *socket.BroadcastOptions) time.Duratio
 
 // Broadcast sends a packet to the matching sockets of every node.
 func (a *namespaceAdapter) Broadcast(packet *parser.Packet, opts *socket.BroadcastOptions) {
+	if a.rec != nil {
+		if recoverable(packet, opts) {
+			a.broadcastRecoverable(packet, opts)
+			return
+		}
+		if a.toLocalSocketOnly(opts) {
+			a.Adapter.Broadcast(packet, opts)
+			return
+		}
+	}
 	if !isLocal(opts) {
 		p, err := toWirePacket(packet)
 		if err != nil {

@@ -29,6 +29,11 @@ type AdapterBuilder struct {
 	handshakes *handshakeFilter // what of a handshake leaves this server
 	guard      *guard           // signs what this server publishes, checks what it receives
 
+	// seen is what this server acted on of each Go sender's messages, kept while a namespace
+	// has connection state recovery (frontier.go).
+	seen     *seenMessages
+	recovery atomic.Bool
+
 	initMu sync.Mutex // serialises Init
 
 	mu             sync.Mutex
@@ -59,6 +64,7 @@ func NewAdapterBuilder(snsClient SNSAPI, sqsClient SQSAPI, opts *Options) *Adapt
 		nodeID:    randomHex(4),
 		adapters:  map[string]*namespaceAdapter{},
 		closeDone: make(chan struct{}),
+		seen:      newSeenMessages(),
 	}
 	b.closeScope.init()
 	b.log = b.opts.Logger
@@ -197,6 +203,10 @@ func (b *AdapterBuilder) New(nsp socket.Namespace) socket.Adapter {
 	}
 	a.Prototype(a)
 	a.Construct(nsp)
+	if maxAge, ok := recoverySettings(nsp.Server().Opts()); ok {
+		b.recovery.Store(true)
+		a.rec = newRecovery(a, maxAge, b.opts.RecoveryMaxPackets, time.Now())
+	}
 	a.lastPublish.Store(time.Now().UnixNano())
 	b.mu.Lock()
 	if b.closed {
@@ -231,6 +241,9 @@ func (b *AdapterBuilder) deliver(m *wire.Message) {
 	b.mu.Lock()
 	a := b.adapters[m.Nsp]
 	b.mu.Unlock()
+	if b.recovery.Load() && m.UID != wire.EmitterUID && !m.Type.IsResponse() {
+		defer b.seen.addMessage(m, time.Now())
+	}
 	if a == nil {
 		atomic.AddUint64(&b.stats.s.UnknownNamespaces, 1)
 		return

@@ -15,6 +15,9 @@ import (
 // ErrClosed is returned (or reported) for work asked of an adapter after it closed.
 var ErrClosed = errors.New("sqsadapter: adapter closed")
 
+// errBadFrontier is a SESSION_HANDOFF whose session points at a frontier it does not carry.
+var errBadFrontier = errors.New("session hand-off: a session refers to a frontier that is not there")
+
 // ErrPublishBufferFull is reported (and counted in Stats.PublishDropped) for a cluster message
 // dropped because Options.PublishBufferSize messages were already waiting for SNS: publishing
 // never blocks the emitting goroutine.

@@ -73,3 +73,16 @@ func (b *AdapterBuilder) namespaceUID(nsp string) string {
 	defer b.mu.Unlock()
 	return b.adapters[nsp].uid
 }
+
+// handedOffSessions is how many sessions handed off by closing servers namespace nsp holds.
+func (b *AdapterBuilder) handedOffSessions(nsp string) int {
+	b.mu.Lock()
+	a := b.adapters[nsp]
+	b.mu.Unlock()
+	if a == nil || a.rec == nil {
+		return 0
+	}
+	a.rec.mu.Lock()
+	defer a.rec.mu.Unlock()
+	return len(a.rec.handedOff)
+}

@@ -96,8 +96,13 @@ func startNode(t testing.TB, opts *Options) *node {
 // startNodeWith is startNode with a builder of the test's own.
 func startNodeWith(t testing.TB, b *AdapterBuilder) *node {
 	t.Helper()
+	return startServer(t, b, socket.DefaultServerOptions())
+}
+
+// startServer is startNodeWith with server options of the test's own.
+func startServer(t testing.TB, b *AdapterBuilder, serverOpts *socket.ServerOptions) *node {
+	t.Helper()
 	n := &node{builder: b}
-	serverOpts := socket.DefaultServerOptions()
 	serverOpts.SetAdapter(n.builder)
 	n.io = socket.NewServer(nil, serverOpts)
 	n.http = httptest.NewServer(n.io.ServeHandler(nil))

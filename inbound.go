@@ -41,6 +41,10 @@ func (a *namespaceAdapter) onMessage(m *wire.Message) error {
 		}
 	case *wire.BroadcastData:
 		packet, opts := fromWirePacket(d.Packet), fromWireOptions(d.Opts)
+		if d.RequestID == "" && a.rec != nil && recoverable(packet, opts) {
+			a.broadcastReceived(m, packet, opts)
+			return nil
+		}
 		if d.RequestID == "" {
 			a.Adapter.Broadcast(packet, opts)
 			return nil
@@ -85,6 +89,10 @@ func (a *namespaceAdapter) onMessage(m *wire.Message) error {
 			})
 		})
 		a.Nsp().OnServerSideEmit(append(d.Packet, reply))
+	case *wire.SessionHandoffData:
+		return a.receiveHandoff(d)
+	case *wire.SessionClaimData:
+		a.forgetClaimed(d)
 	}
 	return nil
 }

@@ -68,6 +68,13 @@ type Options struct {
 	// after its 5 s visibility timeout). Negative delivers in arrival order.
 	ReorderWindow time.Duration
 
+	// RecoveryMaxPackets bounds the broadcasts each namespace keeps for connection state
+	// recovery (the server's ConnectionStateRecovery option; without it nothing is kept): the
+	// oldest go first, and a client whose last packet went is not recovered. Packets older than
+	// the server's MaxDisconnectionDuration go anyway. Default 100000 (see the README for the
+	// memory it takes).
+	RecoveryMaxPackets int
+
 	// MaxPublishRequests bounds the PublishBatch requests in flight at once. An idle server
 	// sends one at a time; a backlog of full batches uses more. Default 8.
 	MaxPublishRequests int
@@ -209,6 +216,7 @@ const (
 	DefaultOrphanCleanup     = 10 * time.Minute
 	DefaultReorderWindow     = time.Second
 	DefaultMaxRequests       = 8
+	DefaultRecoveryPackets   = 100_000
 )
 
 // ErrInvalidOptions is wrapped by every error about options.
@@ -239,6 +247,7 @@ func (o *Options) withDefaults() Options {
 	orDefault(&c.MaxPublishRequests, DefaultMaxRequests)
 	orDefault(&c.MaxReceiveRequests, DefaultMaxRequests)
 	orDefault(&c.SignatureMaxAge, DefaultSignatureMaxAge)
+	orDefault(&c.RecoveryMaxPackets, DefaultRecoveryPackets)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -297,8 +306,9 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: MaxPublishRequests (%d) and MaxReceiveRequests (%d) may not be negative",
 			ErrInvalidOptions, o.MaxPublishRequests, o.MaxReceiveRequests)
 	}
-	if o.PublishBufferSize < 0 {
-		return fmt.Errorf("%w: PublishBufferSize is negative (%d)", ErrInvalidOptions, o.PublishBufferSize)
+	if o.PublishBufferSize < 0 || o.RecoveryMaxPackets < 0 {
+		return fmt.Errorf("%w: PublishBufferSize (%d) and RecoveryMaxPackets (%d) may not be negative",
+			ErrInvalidOptions, o.PublishBufferSize, o.RecoveryMaxPackets)
 	}
 	if err := validateDeadLetterQueueURL(o); err != nil {
 		return err

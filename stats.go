@@ -33,6 +33,11 @@ type Stats struct {
 	LargeMessagesOffloaded uint64 `metric:"sqsadapter.large_messages.offloaded"` // cluster messages whose data was put in S3 (one PutObject each)
 	LargeMessagesFetched   uint64 `metric:"sqsadapter.large_messages.fetched"`   // offloaded messages received and read from S3 (one GetObject each)
 	LargeMessageFailures   uint64 `metric:"sqsadapter.large_messages.failures"`  // offloaded messages not sent (PutObject failed) or dropped (object missing, unreadable or not matching its pointer): reported
+
+	// With the server's ConnectionStateRecovery option.
+	SessionsRecovered    uint64 `metric:"sqsadapter.sessions.recovered,{session}"`     // clients that reconnected here and got their session and missed packets back
+	SessionsNotRecovered uint64 `metric:"sqsadapter.sessions.not_recovered,{session}"` // clients that came back with a session that could not be restored here (unknown, expired, offset too old): they connected afresh
+	SessionsHandedOff    uint64 `metric:"sqsadapter.sessions.handed_off,{session}"`    // sessions published to the cluster as this server closed
 }
 
 // counters are the live Stats. Every field of s is only ever touched atomically

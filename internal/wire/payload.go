@@ -125,6 +125,46 @@ type BroadcastAckData struct {
 	Packet    any    `msgpack:"packet"`
 }
 
+// Seen is what one server had acted on of one Go sender's stream of cluster messages (numbered
+// by SequencedID): every number from First to Last except the Missing ones.
+type Seen struct {
+	First   uint64   `msgpack:"first"`
+	Last    uint64   `msgpack:"last"`
+	Missing []uint64 `msgpack:"missing,omitempty"`
+}
+
+// HandedOffSession is one session of SESSION_HANDOFF: what the Socket.IO server persisted when
+// the client disconnected, when, the offset of the last packet the server had for it, and which
+// of the cluster's messages the server had acted on by then (an index into Frontiers).
+type HandedOffSession struct {
+	Sid            string   `msgpack:"sid"`
+	Pid            string   `msgpack:"pid"`
+	Rooms          []string `msgpack:"rooms"`
+	Data           any      `msgpack:"data"`
+	DisconnectedAt int64    `msgpack:"disconnectedAt"` // unix ms
+	LastOffset     string   `msgpack:"lastOffset"`
+	Frontier       int      `msgpack:"frontier"`
+}
+
+// Frontier maps each Go sender's node id to what was seen of its stream; IDs lists the
+// unnumbered ids (emitters) acted on recently.
+type Frontier struct {
+	Senders map[string]Seen `msgpack:"senders"`
+	IDs     []string        `msgpack:"ids,omitempty"`
+}
+
+// SessionHandoffData is the data of SESSION_HANDOFF. Sessions persisted at the same moment share
+// one frontier.
+type SessionHandoffData struct {
+	Frontiers []Frontier         `msgpack:"frontiers"`
+	Sessions  []HandedOffSession `msgpack:"sessions"`
+}
+
+// SessionClaimData is the data of SESSION_CLAIM: the private ids of the restored sessions.
+type SessionClaimData struct {
+	Pids []string `msgpack:"pids"`
+}
+
 // NewData returns a pointer to the zero payload of type t, or nil for types without data.
 func NewData(t Type) any {
 	switch t {
@@ -146,6 +186,10 @@ func NewData(t Type) any {
 		return &BroadcastClientCountData{}
 	case BroadcastAck:
 		return &BroadcastAckData{}
+	case SessionHandoff:
+		return &SessionHandoffData{}
+	case SessionClaim:
+		return &SessionClaimData{}
 	}
 	return nil
 }

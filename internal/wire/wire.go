@@ -52,6 +52,17 @@ const (
 	AdapterClose
 )
 
+// Types only Go servers send. Node's cluster adapter ignores a type it does not know (it logs it
+// at debug level), so these never disturb Node servers; they are numbered far from upstream's so
+// that a type upstream adds later cannot collide with them.
+const (
+	// SessionHandoff carries the sessions of a server that is closing gracefully, so that their
+	// clients can be recovered on another server (connection state recovery).
+	SessionHandoff Type = 101
+	// SessionClaim says a handed-off session was restored, so the other servers forget it.
+	SessionClaim Type = 102
+)
+
 var typeNames = [...]string{
 	InitialHeartbeat:       "INITIAL_HEARTBEAT",
 	Heartbeat:              "HEARTBEAT",
@@ -68,12 +79,19 @@ var typeNames = [...]string{
 	AdapterClose:           "ADAPTER_CLOSE",
 }
 
-// Valid reports whether t is one of the thirteen known types.
-func (t Type) Valid() bool { return t >= InitialHeartbeat && t <= AdapterClose }
+// Valid reports whether t is one of upstream's thirteen types or a Go-only type.
+func (t Type) Valid() bool { return t.upstream() || t == SessionHandoff || t == SessionClaim }
+
+func (t Type) upstream() bool { return t >= InitialHeartbeat && t <= AdapterClose }
 
 func (t Type) String() string {
-	if t.Valid() {
+	switch {
+	case t.upstream():
 		return typeNames[t]
+	case t == SessionHandoff:
+		return "SESSION_HANDOFF"
+	case t == SessionClaim:
+		return "SESSION_CLAIM"
 	}
 	return "UNKNOWN(" + strconv.Itoa(int(t)) + ")"
 }
