@@ -268,3 +268,15 @@ func soakThroughProxy(t *testing.T, p awsproxy.Profile, clientsPerNode, broadcas
 		t.Fatalf("the proxy injected too few faults to prove anything: %+v", c)
 	}
 }
+
+// TestSoakRecoveryRollingRestartThroughAWSLikeProxy is the rolling deploy of
+// TestRecoveryRollingRestart at AWS's latency, with reordered receives and throttled requests.
+func TestSoakRecoveryRollingRestartThroughAWSLikeProxy(t *testing.T) {
+	p := awsproxy.AWSLike()
+	p.Reorder = true
+	p.Throttle = 0.01
+	px := startProxy(t, p)
+	opts := testOptions(t)
+	opts.HeartbeatTimeout = 10 * time.Second
+	rollingRestart(t, recoveryNodesThrough(t, px, opts), 30, 20)
+}
