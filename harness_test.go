@@ -96,8 +96,13 @@ func startNode(t testing.TB, opts *Options) *node {
 // startNodeWith is startNode with a builder of the test's own.
 func startNodeWith(t testing.TB, b *AdapterBuilder) *node {
 	t.Helper()
+	return startNodeWithServerOptions(t, b, socket.DefaultServerOptions())
+}
+
+// startNodeWithServerOptions is startNodeWith with Socket.IO server options of the test's own.
+func startNodeWithServerOptions(t testing.TB, b *AdapterBuilder, serverOpts socket.ServerOptionsInterface) *node {
+	t.Helper()
 	n := &node{builder: b}
-	serverOpts := socket.DefaultServerOptions()
 	serverOpts.SetAdapter(n.builder)
 	n.io = socket.NewServer(nil, serverOpts)
 	n.http = httptest.NewServer(n.io.ServeHandler(nil))
