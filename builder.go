@@ -231,6 +231,9 @@ func (b *AdapterBuilder) namespaceAdapters() []*namespaceAdapter {
 // admit checks a received message's signature; see guard.admit.
 func (b *AdapterBuilder) admit(m *wire.Message) bool { return b.guard.admit(m) }
 
+// sign signs a message this server publishes; see guard.sign.
+func (b *AdapterBuilder) sign(m *wire.Message) { b.guard.sign(m) }
+
 // deliver hands a received message to the adapter of its namespace. A signed message acted on
 // before is refused; a payload of the wrong shape is logged, counted and dropped; a handler that
 // panics is recovered, counted and reported.

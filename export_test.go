@@ -23,6 +23,12 @@ func (b *AdapterBuilder) handleSQSMessage(m *sqstypes.Message) {
 	}
 }
 
+// expireParts gives up on the incomplete messages as the clock would at now.
+func (b *AdapterBuilder) expireParts(now time.Time) { b.transport.parts.expire(now) }
+
+// limitParts lowers the bytes held for incomplete messages.
+func (b *AdapterBuilder) limitParts(n int) { b.transport.parts.limit = n }
+
 // publishBacklog is how many cluster messages wait for SNS.
 func (b *AdapterBuilder) publishBacklog() int { return len(b.transport.pub.queue) }
 

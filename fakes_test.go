@@ -6,6 +6,7 @@ package sqsadapter
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -431,7 +432,9 @@ func TestMessagesBeforeInitWaitAndLeaveBatched(t *testing.T) {
 	}
 }
 
-func TestOversizeMessageFailsFastWithSizeAndLimit(t *testing.T) {
+// A broadcast over the SNS limit in a cluster of Go servers only (here, this one) leaves in
+// parts, each published alone; TestWhoGetsParts covers what cannot be split.
+func TestOversizeBroadcastLeavesInParts(t *testing.T) {
 	f := &fakeAWS{}
 	sink := newErrorSink()
 	io, b := fakeServer(t, f, sink)
@@ -439,20 +442,19 @@ func TestOversizeMessageFailsFastWithSizeAndLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	io.Emit("big", make([]byte, 300*1024))
-	err := sink.next(t)
-	var tooLarge *MessageTooLargeError
-	if !errors.As(err, &tooLarge) || tooLarge.Limit != 256*1024 || tooLarge.Size <= 300*1024 || tooLarge.Type != "BROADCAST" {
-		t.Fatalf("err = %v", err)
-	}
-	if !strings.Contains(err.Error(), "262144") {
-		t.Fatalf("%q does not state the limit", err)
-	}
-	// Only the INITIAL_HEARTBEAT reached SNS.
-	eventually(t, 5*time.Second, func() bool { return f.count("Publish") == 1 }, "the heartbeat is published")
+	eventually(t, 5*time.Second, func() bool { return f.count("Publish") == 3 }, "the heartbeat and two parts are published")
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.published) != 1 || f.published[0] != "1" {
+	if !slices.Equal(f.published, []string{"1", "103", "103"}) {
 		t.Fatalf("published %v", f.published)
+	}
+	if s := b.Stats(); s.MessagesSplit != 1 || s.PartsSent != 2 || s.TooLarge != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+	select {
+	case err := <-sink.ch:
+		t.Fatalf("reported %v", err)
+	default:
 	}
 }
 

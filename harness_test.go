@@ -96,11 +96,11 @@ func startNode(t testing.TB, opts *Options) *node {
 // startNodeWith is startNode with a builder of the test's own.
 func startNodeWith(t testing.TB, b *AdapterBuilder) *node {
 	t.Helper()
-	return startServer(t, b, socket.DefaultServerOptions())
+	return startNodeWithServerOptions(t, b, socket.DefaultServerOptions())
 }
 
-// startServer is startNodeWith with server options of the test's own.
-func startServer(t testing.TB, b *AdapterBuilder, serverOpts *socket.ServerOptions) *node {
+// startNodeWithServerOptions is startNodeWith with Socket.IO server options of the test's own.
+func startNodeWithServerOptions(t testing.TB, b *AdapterBuilder, serverOpts socket.ServerOptionsInterface) *node {
 	t.Helper()
 	n := &node{builder: b}
 	serverOpts.SetAdapter(n.builder)

@@ -55,6 +55,9 @@ func FuzzHandleSQSMessage(f *testing.F) {
 	f.Add("3", "/", "peer", "", []byte{0x80}, true, "v1:1700000000000:"+strings.Repeat("0", 64))
 	f.Add("3", "/", "peer", "", []byte{0x80}, true, "v1:99999999999999999999:zz")
 	f.Add("2", "/", "peer", "", []byte{}, false, "v1:")
+	if parts, err := (&wire.Message{Type: wire.Broadcast, Nsp: "/", ID: "a/*/1", Data: []byte{0x80, 1, 2, 3, 4, 5}}).Split(4); err == nil {
+		f.Add("103", "/", "peer", "", parts[0].Data, true, "") // a PART of a message never completed
+	}
 
 	key := []byte("fuzz-key-0123456789abcdef0123456")
 	servers := make([]*AdapterBuilder, 2)

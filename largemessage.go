@@ -124,8 +124,7 @@ func (l *largeMessages) wants(m *wire.Message) bool {
 	if m.RequesterUID == "" {
 		return true
 	}
-	_, isGo := l.goNodes.Load(nodeIDOf(m.RequesterUID, l.t.nodeID))
-	return isGo
+	return l.isGoNode(m.RequesterUID)
 }
 
 // maxPendingUploads bounds the large messages that wait for S3 (each holds its data in memory);
@@ -208,6 +207,12 @@ func (l *largeMessages) received(m *wire.Message) {
 	}
 	atomic.AddUint64(&l.t.stats.s.LargeMessagesFetched, 1)
 	m.Data = data
+}
+
+// isGoNode reports whether the server of uid (or node id) is known as a Go server.
+func (l *largeMessages) isGoNode(uid string) bool {
+	_, ok := l.goNodes.Load(nodeIDOf(uid, l.t.nodeID))
+	return ok
 }
 
 // unresolved reports whether m is an offloaded message whose data could not be read.

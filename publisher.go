@@ -56,17 +56,26 @@ func newPublisher(t *transport, size int) *publisher {
 // size limit, after close, and when the buffer is full; before the adapter is ready, messages
 // wait in the buffer.
 func (p *publisher) enqueue(m *wire.Message) error {
-	if err := m.CheckSize(); err != nil {
-		return err
+	return p.enqueueAll([]*wire.Message{m})
+}
+
+// enqueueAll queues the messages (the parts of one message) all, or none of them.
+func (p *publisher) enqueueAll(ms []*wire.Message) error {
+	for _, m := range ms {
+		if err := m.CheckSize(); err != nil {
+			return err
+		}
 	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
 		return ErrClosed
 	}
-	if p.waiting.Add(1) > int64(cap(p.queue)) {
-		p.waiting.Add(-1)
-		atomic.AddUint64(&p.t.stats.s.PublishDropped, 1)
+	n := int64(len(ms))
+	if p.waiting.Add(n) > int64(cap(p.queue)) {
+		p.waiting.Add(-n)
+		atomic.AddUint64(&p.t.stats.s.PublishDropped, uint64(n))
+		m := ms[0]
 		err := fmt.Errorf("%w: %s on namespace %q dropped, %s wait for SNS",
 			ErrPublishBufferFull, m.Type, m.Nsp, count(cap(p.queue), "message"))
 		if !p.dropping.CompareAndSwap(false, true) {
@@ -74,7 +83,9 @@ func (p *publisher) enqueue(m *wire.Message) error {
 		}
 		return err
 	}
-	p.queue <- m // never blocks: waiting bounds what the queue holds
+	for _, m := range ms {
+		p.queue <- m // never blocks: waiting bounds what the queue holds
+	}
 	if p.dropping.Load() && p.dropping.CompareAndSwap(true, false) {
 		p.t.log.Info("sqsadapter: publish buffer has room again", "dropped", p.t.stats.snapshot().PublishDropped)
 	}
@@ -152,7 +163,9 @@ func (p *publisher) run(ctx context.Context) {
 		var batch []*wire.Message
 		size := 0
 		add := func(m *wire.Message) bool {
-			if len(batch) > 0 && size+m.Size() > wire.MaxMessageSize {
+			// A part goes alone: its budget leaves no room for a batch's neighbours where the
+			// data attribute is counted as base64 (see wire.PartChunkSize).
+			if len(batch) > 0 && (size+m.Size() > wire.MaxMessageSize || m.Type == wire.Part || batch[0].Type == wire.Part) {
 				carry = m
 				return false
 			}

@@ -228,6 +228,7 @@ func (t *transport) poll(ctx context.Context) {
 			sleepCtx(ctx, backoff(failures))
 			continue
 		}
+		t.parts.expire(time.Now()) // at least once per long poll, when no part comes
 		if failures > 0 {
 			t.log.Info("sqsadapter: receiving again", "queue", res.queueURL, "failedAttempts", failures)
 			failures = 0
@@ -305,6 +306,12 @@ func (t *transport) receive(raw *sqstypes.Message, now time.Time) {
 	t.large.received(m)
 	if !t.up.admit(m) {
 		return
+	}
+	if m.Type == wire.Part {
+		// The whole message is checked again, against the signature it was sent with.
+		if m = t.parts.add(m, now); m == nil || !t.up.admit(m) {
+			return
+		}
 	}
 	// A message published twice (a retried publish) has two SQS message ids but one msgId;
 	// a message without a msgId (from a Node server) is known by its SQS message id.
@@ -441,6 +448,12 @@ type recentIDs struct {
 
 func newRecentIDs(n int) *recentIDs {
 	return &recentIDs{ids: make(map[string]struct{}, n), ring: make([]string, n)}
+}
+
+// has reports whether id is recorded, without recording it.
+func (r *recentIDs) has(id string) bool {
+	_, ok := r.ids[id]
+	return ok
 }
 
 // seen records id and reports whether it was recorded already.

@@ -33,7 +33,7 @@ func recoveryNodesThrough(t testing.TB, px *awsproxy.Proxy, opts *Options) func(
 	return func() *node {
 		o := *opts
 		b := NewAdapterBuilder(sns.NewFromConfig(cfg), sqs.NewFromConfig(cfg), &o)
-		return startServer(t, b, recoveryServerOptions(0))
+		return startNodeWithServerOptions(t, b, recoveryServerOptions(0))
 	}
 }
 

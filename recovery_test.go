@@ -23,7 +23,7 @@ func startRecoveryNode(t testing.TB, opts *Options, maxDisconnection time.Durati
 	t.Helper()
 	snsClient, sqsClient := awsClients(t)
 	o := *opts
-	return startServer(t, NewAdapterBuilder(snsClient, sqsClient, &o), recoveryServerOptions(maxDisconnection))
+	return startNodeWithServerOptions(t, NewAdapterBuilder(snsClient, sqsClient, &o), recoveryServerOptions(maxDisconnection))
 }
 
 // recoveryServerOptions enable connection state recovery; a zero duration keeps the default.

@@ -2,6 +2,9 @@ package sqsadapter
 
 import (
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
@@ -67,14 +70,27 @@ func (a *namespaceAdapter) startRequest(timeout time.Duration, local []any, done
 		a.mu.Lock()
 		_, pending := a.requests[id]
 		delete(a.requests, id)
-		missing := len(r.missing)
+		missing := slices.Sorted(maps.Keys(r.missing))
 		a.mu.Unlock()
 		if pending {
-			r.done(r.responses, fmt.Errorf("timeout reached: missing %d responses", missing))
+			r.done(r.responses, a.timeoutError(missing))
 		}
 	})
 	a.requests[id] = r
 	return id
+}
+
+// timeoutError says how many responses a request missed, and which of them were coming in parts
+// that did not all arrive.
+func (a *namespaceAdapter) timeoutError(missing []string) error {
+	var incomplete []string
+	for _, uid := range missing {
+		incomplete = append(incomplete, a.b.transport.parts.incompleteFrom(uid, a.uid)...)
+	}
+	if len(incomplete) == 0 {
+		return fmt.Errorf("timeout reached: missing %d responses", len(missing))
+	}
+	return fmt.Errorf("timeout reached: missing %d responses: %s", len(missing), strings.Join(incomplete, "; "))
 }
 
 // cancelRequest ends a request whose message could not be published.

@@ -34,6 +34,13 @@ type Stats struct {
 	LargeMessagesFetched   uint64 `metric:"sqsadapter.large_messages.fetched"`   // offloaded messages received and read from S3 (one GetObject each)
 	LargeMessageFailures   uint64 `metric:"sqsadapter.large_messages.failures"`  // offloaded messages not sent (PutObject failed) or dropped (object missing, unreadable or not matching its pointer): reported
 
+	// Messages over the SNS limit, without S3 or where S3 does not apply (see README, "Large messages").
+	TooLarge            uint64 `metric:"sqsadapter.messages.too_large"` // cluster messages not sent for their size (MessageTooLargeError, reported): an answer to a Node server over the SNS limit, a message to a cluster with Node servers, a message over what parts carry
+	MessagesSplit       uint64 `metric:"sqsadapter.parts.split"`        // cluster messages over the SNS limit sent in parts
+	PartsSent           uint64 `metric:"sqsadapter.parts.sent,{part}"`  // the parts they were sent in (each one SNS message)
+	MessagesReassembled uint64 `metric:"sqsadapter.parts.reassembled"`  // messages received in parts and put back together
+	IncompleteMessages  uint64 `metric:"sqsadapter.parts.incomplete"`   // messages whose parts did not all arrive in time, or that were dropped to bound memory: logged at warn level
+
 	// With the server's ConnectionStateRecovery option.
 	SessionsRecovered    uint64 `metric:"sqsadapter.sessions.recovered,{session}"`     // clients that reconnected here and got their session and missed packets back
 	SessionsNotRecovered uint64 `metric:"sqsadapter.sessions.not_recovered,{session}"` // clients that came back with a session that could not be restored here (unknown, expired, offset too old): they connected afresh

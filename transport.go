@@ -35,6 +35,7 @@ type transport struct {
 	// dlq is nil without Options.DeadLetterQueueURL; see deadletter.go.
 	dlq   *deadLetterQueue
 	large *largeMessages
+	parts *reassembly // messages received in parts (parts.go)
 
 	reprovisionMu sync.Mutex // serialises reprovision
 
@@ -68,6 +69,9 @@ type clusterHooks interface {
 	// must run before anything uses the message's msgId (de-duplication, ordering), so that a
 	// forgery cannot take the msgId of a genuine message.
 	admit(*wire.Message) bool
+	// sign signs a message this node publishes (with Options.SigningKeys): the parts of a split
+	// message are signed each.
+	sign(*wire.Message)
 	// deliver acts on a received message, checked, de-duplicated and in its sender's order. It
 	// runs on the delivery goroutine, one message at a time.
 	deliver(*wire.Message)
@@ -99,6 +103,7 @@ func newTransport(snsClient SNSAPI, sqsClient SQSAPI, opts *Options, nodeID stri
 	t.metrics.instrument(t)
 	t.dlq = newDeadLetterQueue(t)
 	t.large = newLargeMessages(t)
+	t.parts = newReassembly(t)
 	return t
 }
 
@@ -142,10 +147,14 @@ func (t *transport) start(ctx context.Context) error {
 }
 
 // publish queues m for SNS without waiting for AWS; see publisher.enqueue. A message over the
-// large-message threshold goes through S3 first (see largeMessages.offload).
+// large-message threshold goes through S3 first (see largeMessages.offload); without S3, one
+// over the SNS limit goes in parts when only Go servers read it (see publishParts).
 func (t *transport) publish(m *wire.Message) error {
 	if t.large.wants(m) {
 		return t.large.offload(m)
+	}
+	if m.Size() > wire.MaxMessageSize {
+		return t.publishParts(m)
 	}
 	return t.pub.enqueue(m)
 }

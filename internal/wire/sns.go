@@ -34,12 +34,26 @@ type MessageTooLargeError struct {
 	Type  string // the cluster message type, e.g. "BROADCAST"
 	Nsp   string // the namespace it was published on
 	Size  int    // bytes, body and attributes as SNS counts them
-	Limit int    // the SNS limit, MaxMessageSize
+	Limit int    // the limit it is over: MaxMessageSize, or what parts can carry
+	// Requester is the uid of the server a response was for ("" for other messages).
+	Requester string
+	// Reason says why the message could not be split into parts, when it could not ("").
+	Reason string
 }
 
-// Error says which message, its size and the limit.
+// Error says which message, its size and the limit, and why it was not split.
 func (e *MessageTooLargeError) Error() string {
-	return fmt.Sprintf("%s on namespace %q is %d bytes, over the SNS limit of %d bytes", e.Type, e.Nsp, e.Size, e.Limit)
+	s := fmt.Sprintf("%s on namespace %q is %d bytes, over the SNS limit of %d bytes", e.Type, e.Nsp, e.Size, e.Limit)
+	if e.Limit != MaxMessageSize {
+		s = fmt.Sprintf("%s on namespace %q is %d bytes, over the %d bytes it can send in parts", e.Type, e.Nsp, e.Size, e.Limit)
+	}
+	if e.Requester != "" {
+		s += " (an answer to " + e.Requester + ")"
+	}
+	if e.Reason != "" {
+		s += ": " + e.Reason
+	}
+	return s
 }
 
 // CheckSize returns a *MessageTooLargeError when SNS would refuse m for its size.

@@ -18,6 +18,8 @@
 //   - attribute "s3" (String): offloaded messages only, where their data is (see pointer.go);
 //     their data attribute is then a stand-in that upstream acts on harmlessly.
 //
+// Messages too large for SNS travel as PART messages (body "103") to Go receivers: see part.go.
+//
 // A message carries at most 7 attributes: nsp, uid, requesterUid, data, msgId, sig, s3, of the 10 that SNS raw delivery passes
 // on to SQS. Size counts each of them.
 package wire
@@ -80,7 +82,9 @@ var typeNames = [...]string{
 }
 
 // Valid reports whether t is one of upstream's thirteen types or a Go-only type.
-func (t Type) Valid() bool { return t.upstream() || t == SessionHandoff || t == SessionClaim }
+func (t Type) Valid() bool {
+	return t.upstream() || t == SessionHandoff || t == SessionClaim || t == Part
+}
 
 func (t Type) upstream() bool { return t >= InitialHeartbeat && t <= AdapterClose }
 
@@ -92,6 +96,8 @@ func (t Type) String() string {
 		return "SESSION_HANDOFF"
 	case t == SessionClaim:
 		return "SESSION_CLAIM"
+	case t == Part:
+		return "PART"
 	}
 	return "UNKNOWN(" + strconv.Itoa(int(t)) + ")"
 }
@@ -216,6 +222,7 @@ func FromSQS(body *string, attrs map[string]sqstypes.MessageAttributeValue) (*Me
 	if m.UID, err = stringAttr(attrs, AttrUID, true); err != nil {
 		return nil, err
 	}
+	// A part carries the requesterUid of its message, if any (see ParsePart).
 	if m.RequesterUID, err = stringAttr(attrs, AttrRequesterUID, m.Type.IsResponse()); err != nil {
 		return nil, err
 	}
@@ -232,8 +239,11 @@ func FromSQS(body *string, attrs map[string]sqstypes.MessageAttributeValue) (*Me
 	if err := pointerFromSQS(m, s3); err != nil {
 		return nil, err
 	}
-	if !m.Type.IsResponse() && m.RequesterUID != "" {
+	if !m.Type.IsResponse() && m.Type != Part && m.RequesterUID != "" {
 		return nil, fmt.Errorf("%w: %s carries a requesterUid", ErrMalformed, m.Type)
+	}
+	if m.Type == Part && m.Pointer != nil {
+		return nil, fmt.Errorf("%w: %s carries an %q attribute", ErrMalformed, m.Type, AttrS3)
 	}
 	data, ok := attrs[AttrData]
 	switch {
