@@ -71,7 +71,7 @@ type Options struct {
 	// RecoveryMaxPackets bounds the broadcasts each namespace keeps for connection state
 	// recovery (the server's ConnectionStateRecovery option; without it nothing is kept): the
 	// oldest go first, and a client whose last packet went is not recovered. Packets older than
-	// the server's MaxDisconnectionDuration go anyway. Default 100000 (see the README for the
+	// the server's MaxDisconnectionDuration go anyway. Default 50000 (see the README for the
 	// memory it takes).
 	RecoveryMaxPackets int
 
@@ -216,7 +216,7 @@ const (
 	DefaultOrphanCleanup     = 10 * time.Minute
 	DefaultReorderWindow     = time.Second
 	DefaultMaxRequests       = 8
-	DefaultRecoveryPackets   = 100_000
+	DefaultRecoveryPackets   = 50_000
 )
 
 // ErrInvalidOptions is wrapped by every error about options.

@@ -65,15 +65,17 @@ func classify(m *wire.Message) (kind entryKind, sender string, n uint64) {
 	return entryGlobalID, "", 0
 }
 
-// logEntry is one logged broadcast: its packet's arguments, offset last, and its options.
+// logEntry is one logged broadcast: its packet's arguments, offset last, and the rooms it went
+// to and those it left out (nil: none). Rooms are kept as slices, not the options' sets: a set
+// with its lock costs more than the whole of a small packet.
 type logEntry struct {
-	offset string
-	kind   entryKind
-	sender string
-	seq    uint64
-	at     time.Time
-	data   []any
-	opts   *socket.BroadcastOptions
+	offset        string
+	kind          entryKind
+	sender        string
+	seq           uint64
+	at            time.Time
+	data          []any
+	rooms, except []socket.Room
 }
 
 // recovery is a namespace adapter's packet log and sessions; nil when recovery is off.
@@ -170,29 +172,36 @@ func (r *recovery) localOffset() string {
 }
 
 // logAndSend appends the entry, appends its offset to the packet and sends the packet to this
-// server's matching sockets. r.mu is held.
-func (r *recovery) logAndSend(e *logEntry, packet *parser.Packet, now time.Time) {
+// server's sockets that opts select. r.mu is held.
+func (r *recovery) logAndSend(e *logEntry, packet *parser.Packet, opts *socket.BroadcastOptions, now time.Time) {
 	e.data = append(packet.Data.([]any), e.offset)
 	packet.Data = e.data
+	if opts != nil {
+		if opts.Rooms != nil && opts.Rooms.Len() > 0 {
+			e.rooms = opts.Rooms.Keys()
+		}
+		if opts.Except != nil && opts.Except.Len() > 0 {
+			e.except = opts.Except.Keys()
+		}
+	}
 	r.evict(now)
 	idx := r.end()
 	r.entries = append(r.entries, e)
 	r.byOffset[e.offset] = idx
-	if e.opts == nil || e.opts.Rooms == nil || e.opts.Rooms.Len() == 0 {
+	if len(e.rooms) == 0 {
 		r.lastToAll = idx + 1
-	} else {
-		for _, room := range e.opts.Rooms.Keys() {
-			r.lastByRoom[room] = idx + 1
-		}
 	}
-	r.a.Adapter.Broadcast(packet, r.withHeldBack(e))
+	for _, room := range e.rooms {
+		r.lastByRoom[room] = idx + 1
+	}
+	r.a.Adapter.Broadcast(packet, r.withHeldBack(e, opts))
 }
 
-// withHeldBack returns the entry's options with the sockets it must not reach now: those being
+// withHeldBack returns opts with the sockets the entry must not reach now: those being
 // restored, and those restored from a handed-off session that had this packet already.
-func (r *recovery) withHeldBack(e *logEntry) *socket.BroadcastOptions {
+func (r *recovery) withHeldBack(e *logEntry, opts *socket.BroadcastOptions) *socket.BroadcastOptions {
 	if len(r.restoring) == 0 && len(r.guards) == 0 {
-		return e.opts
+		return opts
 	}
 	var except []socket.Room
 	for sid := range r.restoring {
@@ -204,16 +213,13 @@ func (r *recovery) withHeldBack(e *logEntry) *socket.BroadcastOptions {
 		}
 	}
 	if len(except) == 0 {
-		return e.opts
+		return opts
 	}
-	opts := &socket.BroadcastOptions{Except: types.NewSet(except...)}
-	if e.opts != nil {
-		opts.Rooms, opts.Flags = e.opts.Rooms, e.opts.Flags
-		if e.opts.Except != nil {
-			opts.Except.Add(e.opts.Except.Keys()...)
-		}
+	held := &socket.BroadcastOptions{Except: types.NewSet(append(except, e.except...)...)}
+	if opts != nil {
+		held.Rooms, held.Flags = opts.Rooms, opts.Flags
 	}
-	return opts
+	return held
 }
 
 // evict drops the entries older than the disconnection duration, and the oldest past the count
@@ -231,11 +237,9 @@ func (r *recovery) evict(now time.Time) {
 		}
 		idx := r.base + uint64(drop)
 		delete(r.byOffset, e.offset)
-		if e.opts != nil && e.opts.Rooms != nil {
-			for _, room := range e.opts.Rooms.Keys() {
-				if r.lastByRoom[room] == idx+1 {
-					delete(r.lastByRoom, room)
-				}
+		for _, room := range e.rooms {
+			if r.lastByRoom[room] == idx+1 {
+				delete(r.lastByRoom, room)
 			}
 		}
 		r.entries[drop] = nil
@@ -278,21 +282,22 @@ func (r *recovery) sweep(now time.Time) {
 	}
 }
 
-// matches reports whether a socket in rooms would have received a broadcast with opts.
-func matches(opts *socket.BroadcastOptions, rooms *types.Set[socket.Room]) bool {
-	if opts == nil {
-		return true
-	}
-	included := opts.Rooms == nil || opts.Rooms.Len() == 0
-	for _, room := range rooms.Keys() {
-		if opts.Except != nil && opts.Except.Has(room) {
+// matches reports whether a socket in rooms would have received the entry.
+func (e *logEntry) matches(rooms *types.Set[socket.Room]) bool {
+	for _, room := range e.except {
+		if rooms.Has(room) {
 			return false
 		}
-		if !included && opts.Rooms.Has(room) {
-			included = true
+	}
+	if len(e.rooms) == 0 {
+		return true
+	}
+	for _, room := range e.rooms {
+		if rooms.Has(room) {
+			return true
 		}
 	}
-	return included
+	return false
 }
 
 // lastMatching returns the offset of the last logged packet a socket in rooms was sent, "" if
@@ -310,7 +315,7 @@ func (r *recovery) lastMatching(rooms *types.Set[socket.Room]) string {
 	}
 	// The newest entry to one of its rooms may exclude it: look a little further back.
 	for idx, steps := candidate-1, 0; idx >= r.base && steps < 1000; idx, steps = idx-1, steps+1 {
-		if e := r.entries[idx-r.base]; matches(e.opts, rooms) {
+		if e := r.entries[idx-r.base]; e.matches(rooms) {
 			return e.offset
 		}
 		if idx == 0 {
@@ -326,7 +331,7 @@ func (r *recovery) packetsAfter(from uint64, rooms *types.Set[socket.Room], seen
 	var out []any
 	for idx := max(from, r.base); idx < r.end(); idx++ {
 		e := r.entries[idx-r.base]
-		if matches(e.opts, rooms) && (seen == nil || !seen.has(e)) {
+		if e.matches(rooms) && (seen == nil || !seen.has(e)) {
 			out = append(out, e.data)
 		}
 	}
@@ -357,7 +362,7 @@ func (r *recovery) unseenSince(h *handedOffSession) (missed []any, ok bool) {
 	rooms := types.NewSet(stringsToRooms(h.s.Rooms)...)
 	first := sort.Search(len(r.entries), func(i int) bool { return !r.entries[i].at.Before(cutoff) })
 	for _, e := range r.entries[first:] {
-		if e.kind == entryLocal || !matches(e.opts, rooms) {
+		if e.kind == entryLocal || !e.matches(rooms) {
 			continue // a broadcast logged here only: the client was not a socket of this server
 		}
 		if e.kind == entryNode || (e.kind == entryGlobalID && !h.complete) {

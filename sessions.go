@@ -1,6 +1,7 @@
 package sqsadapter
 
 import (
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -26,7 +27,7 @@ func (a *namespaceAdapter) broadcastRecoverable(packet *parser.Packet, opts *soc
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e := &logEntry{kind: entryLocal, at: now, opts: opts}
+	e := &logEntry{kind: entryLocal, at: now}
 	if !isLocal(opts) && !a.toLocalSocketOnly(opts) {
 		if id, err := a.publishBroadcast(packet, opts); err != nil {
 			a.b.errs.report(err)
@@ -38,7 +39,7 @@ func (a *namespaceAdapter) broadcastRecoverable(packet *parser.Packet, opts *soc
 	if e.offset == "" {
 		e.offset = r.localOffset()
 	}
-	r.logAndSend(e, packet, now)
+	r.logAndSend(e, packet, opts, now)
 }
 
 // toLocalSocketOnly reports whether opts target one socket of this server and nothing else: the
@@ -73,14 +74,14 @@ func (a *namespaceAdapter) broadcastReceived(m *wire.Message, packet *parser.Pac
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	kind, sender, n := classify(m)
-	e := &logEntry{kind: kind, sender: sender, seq: n, at: now, opts: opts, offset: m.ID}
+	e := &logEntry{kind: kind, sender: sender, seq: n, at: now, offset: m.ID}
 	if kind == entryNode {
 		e.offset = r.localOffset()
 	}
 	// Recorded as acted on with the log's lock held, so that a session persisted meanwhile has
 	// either both the packet and its frontier mark, or neither.
 	a.b.seen.addMessage(m, now)
-	r.logAndSend(e, packet, now)
+	r.logAndSend(e, packet, opts, now)
 }
 
 // PersistSession keeps the session of a socket that dropped, for RestoreSession. The socket
@@ -148,7 +149,11 @@ func (a *namespaceAdapter) RestoreSession(pid socket.PrivateSessionId, offset st
 		r.count(false)
 		return nil, nil
 	}
-	a.publishOrReport(wire.SessionClaim, &wire.SessionClaimData{Pids: []string{string(pid)}})
+	// A claim lost because this adapter is closing is harmless: the copies expire.
+	if err := a.publish(wire.SessionClaim, &wire.SessionClaimData{Pids: []string{string(pid)}}); err != nil &&
+		!errors.Is(err, ErrClosed) {
+		a.b.errs.report(err)
+	}
 	s := &socket.SessionToPersist{
 		Sid:   socket.SocketId(h.s.Sid),
 		Pid:   pid,
