@@ -122,3 +122,15 @@ func BenchmarkRecoveryLogMemory(b *testing.B) {
 		io.Close(nil)
 	}
 }
+
+func TestRecoveryKeepsNoVolatileOrAcknowledgedPackets(t *testing.T) {
+	io, a := recoveryServer(t, nil)
+	io.Local().Volatile().Emit("msg", "volatile")
+	io.Local().Timeout(time.Second).Emit("msg", "with ack", func([]any, error) {})
+	io.Local().Emit("msg", "kept")
+	a.rec.mu.Lock()
+	defer a.rec.mu.Unlock()
+	if len(a.rec.entries) != 1 || a.rec.entries[0].data[1] != "kept" {
+		t.Fatalf("log holds %d packets, want only the plain one", len(a.rec.entries))
+	}
+}
