@@ -1,12 +1,14 @@
 package sqsadapter
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/socketio-go/aws-sqs-adapter/internal/testsupport"
@@ -173,5 +175,49 @@ func TestGoAndNodePeersExpireAfterTheirOwnTimeouts(t *testing.T) {
 	a.expireNodes(time.Now().Add(6*time.Hour + time.Minute))
 	if got := a.ServerCount(); got != 1 {
 		t.Fatalf("after the Go timeout: ServerCount %d, want 1", got)
+	}
+}
+
+// heartbeatTimes records when the heartbeats were published.
+type heartbeatTimes struct {
+	*fakeAWS
+	at chan time.Time
+}
+
+func (h *heartbeatTimes) Publish(ctx context.Context, in *sns.PublishInput, o ...func(*sns.Options)) (*sns.PublishOutput, error) {
+	if *in.Message == heartbeatBody {
+		h.at <- time.Now()
+	}
+	return h.fakeAWS.Publish(ctx, in, o...)
+}
+
+// An idle server alone sends one heartbeat per GoHeartbeatInterval, at its aligned instants.
+func TestIdleServerBeatsAtTheAlignedInstants(t *testing.T) {
+	const interval, goInterval = 200 * time.Millisecond, 600 * time.Millisecond
+	h := &heartbeatTimes{fakeAWS: &fakeAWS{}, at: make(chan time.Time, 100)}
+	_, b := fakeServerWith(t, h, h.fakeAWS, nil, func(o *Options) {
+		o.HeartbeatInterval, o.HeartbeatTimeout = interval, 2*interval
+		o.GoHeartbeatInterval = goInterval
+	})
+	if err := b.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var beats []time.Time
+	for end := time.After(4 * goInterval); len(beats) < 10; {
+		select {
+		case at := <-h.at:
+			beats = append(beats, at)
+			continue
+		case <-end:
+		}
+		break
+	}
+	if len(beats) < 3 || len(beats) > 4 {
+		t.Fatalf("%d heartbeats in %v, want one per %v", len(beats), 4*goInterval, goInterval)
+	}
+	for _, at := range beats {
+		if late := at.Sub(alignedBeat(at, goInterval)); late > 100*time.Millisecond {
+			t.Errorf("heartbeat %v after its aligned instant", late)
+		}
 	}
 }

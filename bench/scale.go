@@ -50,6 +50,26 @@ func (sc scaleConfig) tweak(o *sqsadapter.Options) {
 	}
 }
 
+// goHeartbeatInterval is the Go servers' GoHeartbeatInterval.
+func (sc scaleConfig) goHeartbeatInterval() time.Duration {
+	if sc.GoHeartbeatInterval > 0 {
+		return sc.GoHeartbeatInterval
+	}
+	return 3 * sqsadapter.DefaultHeartbeatInterval
+}
+
+// sleepToMidBeat waits until halfway between two aligned heartbeat instants of interval: an
+// idle window that starts there and lasts a multiple of the interval holds every instant's
+// heartbeats whole (a window that ends as a burst arrives counts part of it, or none).
+func sleepToMidBeat(interval time.Duration) {
+	now := time.Now().UnixNano()
+	mid := now - now%int64(interval) + int64(interval)/2
+	if mid < now {
+		mid += int64(interval)
+	}
+	time.Sleep(time.Duration(mid - now))
+}
+
 // runScale runs every size of both sides, then the heap with many sockets.
 func (b *bencher) runScale(ctx context.Context, sc scaleConfig) (*scaleResults, error) {
 	res := &scaleResults{Config: sc, Machine: machineInfo(), StartedAt: time.Now().UTC().Format(time.RFC3339)}
@@ -100,6 +120,7 @@ func (b *bencher) runScaleSize(ctx context.Context, sc scaleConfig, side string,
 		r.HeapPerServerMB = goHeapMB() / float64(n)
 	}
 	b.waitQuiet(ctx, topic, 30*time.Second)
+	sleepToMidBeat(sc.goHeartbeatInterval())
 	idle, _, err := b.measureIdle(ctx, side, c)
 	if err != nil {
 		return nil, err
