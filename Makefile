@@ -6,6 +6,11 @@
 # make bench  this adapter vs upstream's transport, side by side on the emulator
 #             and with AWS-like latency added, and the codec microbenchmarks:
 #             bench/out/results.{json,md}
+# make bench-scale  Go clusters of 3, 10, 30 and 50 servers and Node clusters
+#             (upstream's transport) of 3 and 10: idle AWS requests per
+#             server-minute, join and crash detection, fetchSockets, broadcast
+#             latency, Go heap (10 000 sockets): bench/out/scale.{json,md};
+#             about 15 minutes. Not part of make test.
 #
 # Each target installs what it needs (tools/emulator: fauxqs, and Node 22 when
 # the system node is older than 22.5), starts the emulator on 127.0.0.1 and
@@ -26,7 +31,7 @@ GO_SOAK := go test -tags soak -run TestSoak -count=1 -v .
 # scripts/node-tests.sh exists (it gets its own emulator).
 NODE_TESTS := $(wildcard scripts/node-tests.sh)
 
-.PHONY: test demo bench emulator-install
+.PHONY: test demo bench bench-scale emulator-install
 
 test:
 	$(WITH_EMULATOR) $(GO_TEST)
@@ -57,6 +62,15 @@ bench:
 	mkdir -p bench/out
 	set -o pipefail; go test -run '^$$' -bench . -benchmem . | tee bench/out/codec.txt
 	$(WITH_EMULATOR) go run ./bench -codec bench/out/codec.txt -out bench/out
+
+# One emulator for the whole run; per size and side: start the servers (the Go
+# ones in this process, one Node process each), 60 s idle (four Go heartbeat
+# instants), 10 fetchSockets, 20 broadcasts/s for 10 s, then one more server
+# joins and is killed (SIGKILL: the others drop it after the heartbeat
+# timeout, 30 s between Go servers). Flags: `go run ./bench -help` (-scale-*).
+bench-scale:
+	mkdir -p bench/out
+	$(WITH_EMULATOR) go run ./bench -scale -out bench/out
 
 # Install the emulator's npm packages only (done by the targets above anyway).
 emulator-install:

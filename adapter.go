@@ -48,7 +48,7 @@ type namespaceAdapter struct {
 
 	mu       sync.Mutex
 	closed   bool
-	nodes    map[string]time.Time // uid of every other node serving this namespace => last heard
+	nodes    map[string]peer // uid of every other node serving this namespace => when last heard, and its kind
 	requests map[string]*pendingRequest
 	acks     map[string]*pendingAck
 

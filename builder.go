@@ -197,7 +197,7 @@ func (b *AdapterBuilder) New(nsp socket.Namespace) socket.Adapter {
 		b:        b,
 		uid:      b.nodeID + randomHex(4),
 		name:     nsp.Name(),
-		nodes:    map[string]time.Time{},
+		nodes:    map[string]peer{},
 		requests: map[string]*pendingRequest{},
 		acks:     map[string]*pendingAck{},
 	}

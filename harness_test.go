@@ -57,8 +57,10 @@ func testOptions(t testing.TB) *Options {
 		QueuePrefix:       "sqsadapter-test",
 		HeartbeatInterval: 500 * time.Millisecond,
 		HeartbeatTimeout:  3 * time.Second,
-		RequestTimeout:    2 * time.Second,
-		Logger:            testLogger(t),
+		// One interval toward all: the tests time membership by HeartbeatTimeout.
+		GoHeartbeatInterval: 500 * time.Millisecond,
+		RequestTimeout:      2 * time.Second,
+		Logger:              testLogger(t),
 	}
 }
 

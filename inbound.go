@@ -30,7 +30,7 @@ func (a *namespaceAdapter) onMessage(m *wire.Message) error {
 		a.onResponse(m, data)
 		return nil
 	}
-	a.nodeSeen(m.UID)
+	a.nodeSeen(m)
 	switch d := data.(type) {
 	case nil:
 		switch m.Type {

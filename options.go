@@ -31,14 +31,35 @@ type Options struct {
 	// QueueTags are applied when the queue is created.
 	QueueTags map[string]string
 
-	// HeartbeatInterval is how often a node that has published nothing else announces itself.
-	// Default 5s.
+	// HeartbeatInterval is how often a node that has published nothing else announces itself
+	// while it counts a Node server (upstream's servers expect it every 5 s by default); between
+	// servers of this adapter only, GoHeartbeatInterval applies. Default 5s.
 	HeartbeatInterval time.Duration
-	// HeartbeatTimeout is how long a node may stay silent before the others drop it from the
-	// cluster; it must be longer than HeartbeatInterval. Default twice HeartbeatInterval, which
-	// is 10s for the default interval (upstream's 5s / 10s): setting only HeartbeatInterval
-	// keeps the ratio. Every server of a cluster, Node ones included, needs the same values.
+	// HeartbeatTimeout is how long a Node server may stay silent before this node drops it from
+	// the cluster (GoHeartbeatTimeout applies to servers of this adapter); it must be longer
+	// than HeartbeatInterval. Default twice HeartbeatInterval, which is 10s for the default
+	// interval (upstream's 5s / 10s): setting only HeartbeatInterval keeps the ratio. Every
+	// server of a cluster, Node ones included, needs the same values.
 	HeartbeatTimeout time.Duration
+	// GoHeartbeatInterval is how often a node announces itself while every other node it counts
+	// in the namespace runs this adapter (their messages carry a msgId; Node servers' do not).
+	// While it counts a Node server it announces itself every HeartbeatInterval instead, which
+	// upstream's servers expect. Every heartbeat reaches every server's queue, so this interval
+	// sets an idle cluster's bill: N servers cost N × (N − 1) deliveries per interval. Default
+	// 3 × HeartbeatInterval (15 s); set it to HeartbeatInterval for one interval toward all.
+	GoHeartbeatInterval time.Duration
+	// GoHeartbeatTimeout is how long a node of this adapter may stay silent before the others
+	// drop it; Node servers are dropped after HeartbeatTimeout. It is how long a crashed Go server
+	// stays counted (a server that closes says so and is dropped at once). Default
+	// 2 × GoHeartbeatInterval, at least HeartbeatTimeout (30 s for the defaults).
+	GoHeartbeatTimeout time.Duration
+	// HeartbeatGather is how long the poll waits before its next receive after a receive that
+	// brought only heartbeats while no other message came for a second: nodes send their
+	// heartbeats at the same wall-clock instants (multiples of the interval), and the wait lets
+	// the others' arrive, to be received ten to a request rather than one each. A message
+	// arriving in an idle cluster right after a heartbeat waits up to this long; one arriving
+	// while messages flow does not wait. Default 250ms; negative receives at once.
+	HeartbeatGather time.Duration
 	// RequestTimeout bounds serverSideEmit with acknowledgements, and fetchSockets or broadcasts
 	// with acknowledgements that set no timeout of their own. Default 5s, as upstream.
 	RequestTimeout time.Duration
@@ -208,6 +229,7 @@ const (
 	DefaultQueuePrefix       = "socket-io"
 	DefaultHeartbeatInterval = 5 * time.Second
 	DefaultHeartbeatTimeout  = 10 * time.Second // for DefaultHeartbeatInterval: an unset timeout is twice the interval
+	DefaultHeartbeatGather   = 250 * time.Millisecond
 	DefaultRequestTimeout    = 5 * time.Second
 	DefaultShutdownTimeout   = 10 * time.Second
 	DefaultInitTimeout       = 30 * time.Second
@@ -237,6 +259,8 @@ func (o *Options) withDefaults() Options {
 		c.HeartbeatTimeout = 2 * c.HeartbeatInterval
 	}
 	orDefault(&c.HeartbeatTimeout, DefaultHeartbeatTimeout)
+	c.goHeartbeatDefaults()
+	orDefault(&c.HeartbeatGather, DefaultHeartbeatGather)
 	orDefault(&c.RequestTimeout, DefaultRequestTimeout)
 	orDefault(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	orDefault(&c.InitTimeout, DefaultInitTimeout)
@@ -296,6 +320,7 @@ func (o *Options) validate() error {
 	}
 	for name, d := range map[string]time.Duration{
 		"HeartbeatInterval": o.HeartbeatInterval, "HeartbeatTimeout": o.HeartbeatTimeout,
+		"GoHeartbeatInterval": o.GoHeartbeatInterval, "GoHeartbeatTimeout": o.GoHeartbeatTimeout,
 		"RequestTimeout": o.RequestTimeout, "ShutdownTimeout": o.ShutdownTimeout, "InitTimeout": o.InitTimeout,
 	} {
 		if d < 0 {
@@ -319,6 +344,9 @@ func (o *Options) validate() error {
 	if o.HeartbeatTimeout <= o.HeartbeatInterval {
 		return fmt.Errorf("%w: HeartbeatTimeout (%v) must be longer than HeartbeatInterval (%v), "+
 			"or live nodes are dropped between two heartbeats", ErrInvalidOptions, o.HeartbeatTimeout, o.HeartbeatInterval)
+	}
+	if err := o.validateGoHeartbeats(); err != nil {
+		return err
 	}
 	return o.validateSecurity()
 }

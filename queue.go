@@ -208,6 +208,7 @@ func (t *transport) poll(ctx context.Context) {
 	var failures int
 	var extra sync.WaitGroup
 	defer extra.Wait()
+	var gather heartbeatGather
 	for ctx.Err() == nil {
 		out, err := t.receiveBatch(ctx, res, pollWaitSeconds)
 		if err != nil {
@@ -235,6 +236,9 @@ func (t *transport) poll(ctx context.Context) {
 		}
 		if len(out) == maxBatch {
 			t.startExtraPoller(ctx, res, &extra)
+		}
+		if pause := gather.pause(out, time.Now(), t.opts.HeartbeatGather); pause > 0 {
+			sleepCtx(ctx, pause)
 		}
 	}
 }

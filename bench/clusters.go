@@ -67,17 +67,22 @@ type goNode struct {
 	url     string
 }
 
-func startGoCluster(ctx context.Context, cfg aws.Config, n int, topic string) (*goCluster, error) {
+// startGoCluster starts n servers with the default options, changed by tweak when it is set.
+func startGoCluster(ctx context.Context, cfg aws.Config, n int, topic string, tweak func(*sqsadapter.Options)) (*goCluster, error) {
 	c := &goCluster{}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	for i := 0; i < n; i++ {
 		counter := newAWSCounter()
 		ccfg := counter.config(cfg)
-		b := sqsadapter.NewAdapterBuilder(sns.NewFromConfig(ccfg), sqs.NewFromConfig(ccfg), &sqsadapter.Options{
+		aopts := &sqsadapter.Options{
 			TopicName:   topic,
 			QueuePrefix: topic,
 			Logger:      logger.With("node", fmt.Sprintf("go-%d", i)),
-		})
+		}
+		if tweak != nil {
+			tweak(aopts)
+		}
+		b := sqsadapter.NewAdapterBuilder(sns.NewFromConfig(ccfg), sqs.NewFromConfig(ccfg), aopts)
 		opts := socket.DefaultServerOptions()
 		opts.SetAdapter(b)
 		node, err := serve(socket.NewServer(nil, opts))

@@ -39,6 +39,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	sqsadapter "github.com/socketio-go/aws-sqs-adapter"
 	"github.com/socketio-go/aws-sqs-adapter/internal/awsproxy"
 	"github.com/socketio-go/aws-sqs-adapter/internal/testsupport"
 )
@@ -84,6 +85,21 @@ func main() {
 	flag.Float64Var(&s.StartRate, "start-rate", 50, "first rate of the throughput search (broadcasts/s)")
 	flag.Float64Var(&s.MaxRate, "max-rate", 12800, "highest rate the search tries")
 	flag.IntVar(&s.Bisections, "bisect", 3, "bisection steps after the first failing rate")
+	var sc scaleConfig
+	var scale bool
+	var scaleGo, scaleNode, scaleChild string
+	var scaleIdle time.Duration
+	var childCount int
+	flag.BoolVar(&scale, "scale", false, "run the scale measurements instead (make bench-scale): "+scaleUsage)
+	flag.StringVar(&scaleGo, "scale-go", "3,10,30,50", "-scale: cluster sizes of the Go side")
+	flag.StringVar(&scaleNode, "scale-node", "3,10", "-scale: cluster sizes of the Node side (one process per server)")
+	flag.DurationVar(&scaleIdle, "scale-idle", 60*time.Second, "-scale: idle window per size (a multiple of the 15 s Go heartbeat interval keeps the count exact)")
+	flag.IntVar(&sc.FetchRepeats, "scale-fetch", 10, "-scale: fetchSockets calls per size")
+	flag.IntVar(&sc.HeapSockets, "scale-sockets", 10_000, "-scale: sockets on one Go server for the heap measurement (0: none)")
+	flag.DurationVar(&sc.GoHeartbeatInterval, "go-heartbeat", 0, "-scale: GoHeartbeatInterval of the Go servers (0: the default)")
+	flag.DurationVar(&sc.HeartbeatGather, "gather", 0, "-scale: HeartbeatGather of the Go servers (0: the default, negative: none)")
+	flag.StringVar(&scaleChild, "scale-child", "", "internal: run one Go server on this topic (the server -scale kills)")
+	flag.IntVar(&childCount, "scale-child-count", 0, "internal: with -scale-child, say \"counted\" once this many servers are counted")
 	flag.Parse()
 	s.IdleSeconds, s.LatencySeconds, s.StepSeconds, s.DrainSeconds = idle.Seconds(), latDur.Seconds(), stepDur.Seconds(), drain.Seconds()
 	s.MaxP99Ms = float64(maxP99.Microseconds()) / 1000
@@ -102,6 +118,22 @@ func main() {
 	cfg, err := testsupport.LoadAWSConfig(ctx)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if scaleChild != "" {
+		runScaleChild(cfg, scaleChild, childCount, sc)
+		return
+	}
+	if scale {
+		sc.IdleSeconds, sc.LatencyRate, sc.LatencySecs = scaleIdle.Seconds(), s.LatencyRate, latDur.Seconds()
+		if sc.GoSizes, err = parseSizes(scaleGo); err == nil {
+			sc.NodeSizes, err = parseSizes(scaleNode)
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+		s.IdleSeconds = sc.IdleSeconds
+		runScaleMain(ctx, s, sc, cfg, endpoint, outDir)
+		return
 	}
 	began := time.Now()
 	res := results{
@@ -187,6 +219,9 @@ type bencher struct {
 	pad      string
 	emu      int // the emulator's pid, 0 if unknown
 
+	// goOptions, when set, changes the Go servers' options (-scale's -go-heartbeat, -gather).
+	goOptions func(*sqsadapter.Options)
+
 	cpuProfile string // the current profile's
 	// baseline is the Go side's in-memory baseline, measured once (it makes no AWS request, so
 	// every profile shares it).
@@ -262,19 +297,12 @@ func (b *bencher) runSide(ctx context.Context, side string) (*sideResult, error)
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
-	c, err := b.startCluster(startCtx, side, topic)
+	c, cl, err := b.startWarm(ctx, startCtx, side, topic)
 	if err != nil {
 		return nil, err
 	}
 	defer closeCluster(side, c)
-	cl, err := b.connectClients(startCtx, side, c)
-	if err != nil {
-		return nil, err
-	}
 	defer cl.close()
-	if err := b.warmUp(ctx, side, c, cl, topic); err != nil {
-		return nil, err
-	}
 	if r.Idle, r.IdleCPU, err = b.measureIdle(ctx, side, c); err != nil {
 		return nil, err
 	}
@@ -292,12 +320,32 @@ func (b *bencher) runSide(ctx context.Context, side string) (*sideResult, error)
 	return r, nil
 }
 
+// startWarm starts the side's servers and their clients, and warms them up; on success the
+// caller closes both.
+func (b *bencher) startWarm(ctx, startCtx context.Context, side, topic string) (cluster, *sideClients, error) {
+	c, err := b.startCluster(startCtx, side, topic)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := b.connectClients(startCtx, side, c)
+	if err == nil {
+		if err = b.warmUp(ctx, side, c, cl, topic); err != nil {
+			cl.close()
+		}
+	}
+	if err != nil {
+		closeCluster(side, c)
+		return nil, nil, err
+	}
+	return c, cl, nil
+}
+
 // startCluster starts the side's servers on topic.
 func (b *bencher) startCluster(ctx context.Context, side, topic string) (cluster, error) {
 	log.Printf("%s: starting %d servers on topic %s", side, b.s.Nodes, topic)
 	switch side {
 	case "go":
-		return startGoCluster(ctx, b.cfg, b.s.Nodes, topic)
+		return startGoCluster(ctx, b.cfg, b.s.Nodes, topic, b.goOptions)
 	case "node":
 		return startNodeCluster(ctx, b.s.Nodes, topic, b.nodeEnv)
 	default:

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/socketio-go/aws-sqs-adapter/internal/testsupport"
+)
+
+// socketsHeap is the Go heap of one server with the adapter, before and with many sockets.
+type socketsHeap struct {
+	Sockets        int     `json:"sockets"`
+	How            string  `json:"how"`
+	HeapBeforeMB   float64 `json:"heap_before_mb"`
+	HeapWithMB     float64 `json:"heap_with_sockets_mb"`
+	PerSocketKB    float64 `json:"per_socket_kb"`
+	ConnectSeconds float64 `json:"connect_s"`
+}
+
+// heapWithSockets opens sc.HeapSockets Socket.IO sessions on one Go server with the adapter and
+// reads the heap before and after, both after a collection. The cheapest honest way: each
+// session is a real Engine.IO handshake over HTTP long-polling (GET, then POST "40" to join
+// "/"), so the server builds every socket through its own code path; the client keeps no
+// object per session and polls no more, and the measurement ends well within the server's
+// ping timeout (25 s + 20 s), after which it closes them.
+func (b *bencher) heapWithSockets(ctx context.Context, sc scaleConfig) (*socketsHeap, error) {
+	topic := testsupport.UniqueName("scale-heap")
+	defer b.removeQueues(context.WithoutCancel(ctx), topic)
+	c, err := startGoCluster(ctx, b.cfg, 1, topic, sc.tweak)
+	if err != nil {
+		return nil, err
+	}
+	defer closeCluster("go", c)
+	nsp := c.nodes[0].io.Sockets()
+	h := &socketsHeap{Sockets: sc.HeapSockets, How: "Engine.IO handshakes over HTTP long-polling, one Socket.IO connect each; the client keeps nothing"}
+	h.HeapBeforeMB = goHeapMB()
+	log.Printf("scale: heap %.1f MB with one server; opening %d sessions", h.HeapBeforeMB, sc.HeapSockets)
+	t0 := time.Now()
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
+	defer client.CloseIdleConnections()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(sc.HeapSockets) {
+				if err := openSession(ctx, client, c.nodes[0].url); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	for nsp.Sockets().Len() < sc.HeapSockets {
+		if time.Since(t0) > 40*time.Second {
+			return nil, fmt.Errorf("%d of %d sockets connected after %v", nsp.Sockets().Len(), sc.HeapSockets, time.Since(t0))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	h.ConnectSeconds = round1(time.Since(t0).Seconds())
+	client.CloseIdleConnections()
+	h.HeapWithMB = goHeapMB()
+	h.PerSocketKB = round1((h.HeapWithMB - h.HeapBeforeMB) * 1024 / float64(sc.HeapSockets))
+	log.Printf("scale: heap %.1f MB with %d sockets (%.1f KB each), connected in %.1f s", h.HeapWithMB, sc.HeapSockets, h.PerSocketKB, h.ConnectSeconds)
+	return h, nil
+}
+
+// openSession makes one Engine.IO session (polling) and connects it to namespace "/".
+func openSession(ctx context.Context, client *http.Client, base string) error {
+	body, err := httpDo(ctx, client, http.MethodGet, base+"/socket.io/?EIO=4&transport=polling", "")
+	if err != nil {
+		return err
+	}
+	// The open packet: 0{"sid":"...",...}
+	_, rest, ok := strings.Cut(body, `"sid":"`)
+	sid, _, ok2 := strings.Cut(rest, `"`)
+	if !ok || !ok2 {
+		return fmt.Errorf("no sid in the open packet %q", body)
+	}
+	_, err = httpDo(ctx, client, http.MethodPost, base+"/socket.io/?EIO=4&transport=polling&sid="+sid, "40")
+	return err
+}
+
+func httpDo(ctx context.Context, client *http.Client, method, url, body string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s %s: %s %s", method, url, resp.Status, b)
+	}
+	return string(b), err
+}
