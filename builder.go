@@ -183,7 +183,7 @@ func (b *AdapterBuilder) Stats() Stats { return b.stats.snapshot() }
 // without closing (a crash, a SIGKILL), and the subscriptions of the topic whose queue no longer
 // exists. It returns the queue URLs (or subscription ARNs) it removed. Nodes run it by
 // themselves every Options.OrphanCleanupInterval; call it to clean up at a time of your choice.
-// Before this node has been up for twice the heartbeat timeout it fails with ErrTooEarly.
+// Before this node has been up for twice GoHeartbeatTimeout it fails with ErrTooEarly.
 func (b *AdapterBuilder) CleanupOrphans(ctx context.Context) ([]string, error) {
 	removed, err := b.transport.cleanupOrphans(ctx)
 	return removed, prefixed(err)

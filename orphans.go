@@ -25,8 +25,8 @@ import (
 // nodeTag is the queue tag that names the node a queue belongs to.
 const nodeTag = "socketio-sqsadapter:node"
 
-// ErrTooEarly is returned by CleanupOrphans before this node has been up for twice the
-// heartbeat timeout: until then it may not have heard from every live node.
+// ErrTooEarly is returned by CleanupOrphans before this node has been up for twice the longer
+// heartbeat timeout (GoHeartbeatTimeout): until then it may not have heard from every live node.
 var ErrTooEarly = errors.New("sqsadapter: too early to tell live nodes from dead ones")
 
 // cleanupOrphans removes the queues and subscriptions of dead nodes and the subscriptions whose
@@ -36,8 +36,8 @@ func (t *transport) cleanupOrphans(ctx context.Context) ([]string, error) {
 	if res == nil {
 		return nil, errors.New("CleanupOrphans before Init succeeded")
 	}
-	if up := time.Since(t.startedAt()); up < 2*t.opts.HeartbeatTimeout {
-		return nil, fmt.Errorf("%w: up for %v, needs %v", ErrTooEarly, up.Round(time.Millisecond), 2*t.opts.HeartbeatTimeout)
+	if up := time.Since(t.startedAt()); up < 2*t.opts.GoHeartbeatTimeout {
+		return nil, fmt.Errorf("%w: up for %v, needs %v", ErrTooEarly, up.Round(time.Millisecond), 2*t.opts.GoHeartbeatTimeout)
 	}
 	live := t.up.liveNodeIDs()
 	var removed []string
@@ -98,7 +98,7 @@ func (t *transport) removeIfOrphan(ctx context.Context, subArn, queueArn string,
 		return "", opErr("sqs:GetQueueAttributes", queueURL, err)
 	}
 	created, err := strconv.ParseInt(attrs.Attributes[string(sqstypes.QueueAttributeNameCreatedTimestamp)], 10, 64)
-	if err != nil || time.Since(time.Unix(created, 0)) < 2*t.opts.HeartbeatTimeout {
+	if err != nil || time.Since(time.Unix(created, 0)) < 2*t.opts.GoHeartbeatTimeout {
 		return "", nil // a node that may still be starting
 	}
 	if err := t.teardown(ctx, &resources{queueURL: queueURL, subscriptionArn: subArn}); err != nil && !isNotFound(err) {
