@@ -125,6 +125,7 @@ async function waitServerCount(page, node, count) {
 const message = (page, text) => page.locator("[data-testid=messages] [data-testid=message]", { hasText: text });
 
 async function send(page, target, text) {
+  await page.bringToFront(); // a background tab gets about one animation frame a second
   await page.selectOption("[data-testid=target]", target);
   await page.fill("[data-testid=message-input]", text);
   await page.click("[data-testid=send-btn]");
@@ -133,6 +134,7 @@ async function send(page, target, text) {
 }
 
 async function join(page, channel) {
+  await page.bringToFront();
   await page.fill("[data-testid=channel-input]", channel);
   await page.click("[data-testid=join-btn]");
   await page.locator(`[data-testid=channels] [data-channel="${channel}"]`).waitFor({ timeout: TIMEOUT });
@@ -255,6 +257,7 @@ test("a stopped node goes down in the cluster view, its user moves, and it comes
     const c = pages["carol-node-3"];
     const sid = await socketId(c);
     await row(b, "node-3", "up").waitFor({ timeout: TIMEOUT });
+    await b.bringToFront();
     await b.click("[data-testid=cluster] [data-testid=stop-node-3]");
 
     for (const p of [a, b]) {
@@ -280,6 +283,7 @@ test("a stopped node goes down in the cluster view, its user moves, and it comes
     const a = pages["alice-node-1"];
     const b = pages["bob-node-2"];
     const c = pages["carol-node-3"];
+    await b.bringToFront();
     await b.click("[data-testid=cluster] [data-testid=start-node-3]");
     for (const p of [a, b]) {
       await row(p, "node-3", "up").waitFor({ timeout: TIMEOUT });
