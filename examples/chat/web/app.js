@@ -282,7 +282,7 @@ function renderCluster(res) {
     }
   }
   $("cluster-note").textContent = !res
-    ? "not connected: reconnecting to this page's node or another one…"
+    ? "not connected: reconnecting (to the same node first, then to the others)…"
     : `${res.self} counts ${answers.get(res.self)?.serverCount ?? "?"} servers (ServerCount); ` +
       `${answers.size} answered the serverSideEmit${res.complete ? "" : ` (${res.error || "incomplete"})`}.`;
 }
