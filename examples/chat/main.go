@@ -10,7 +10,10 @@
 // sender; channels are Socket.IO rooms; the user list is fetchSockets across the cluster; the
 // cluster view shows what each node answers to a serverSideEmit (its ServerCount and clients).
 // Nodes are stopped and started again from the page or by typing "stop 2" / "start 2" here.
-// Ctrl-C closes every node, which unsubscribes and deletes its queue.
+// Connection state recovery is on: a stopped node hands its users' sessions off to the other
+// nodes, and their pages, which then connect to another node, get back their socket and every
+// message sent while they were away. Ctrl-C closes every node, which unsubscribes and deletes
+// its queue.
 //
 // The browser bundle is the official socket.io-client from npm, served from
 // examples/chat/web/node_modules (`make demo` installs it; by hand:
@@ -25,6 +28,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -193,6 +197,24 @@ func (c *cluster) configured() []map[string]any {
 	out := make([]map[string]any, len(c.nodes))
 	for i, n := range c.nodes {
 		out[i] = map[string]any{"name": n.name, "url": n.url}
+	}
+	return out
+}
+
+// origins are the origins of the nodes' pages, which may open a Socket.IO connection to any node
+// (the page of a stopped node reconnects to another one): each node's URL, and its localhost
+// spelling when it listens on a loopback address.
+func (c *cluster) origins() []any {
+	var out []any
+	for _, n := range c.nodes {
+		u, err := url.Parse(n.url)
+		if err != nil {
+			continue
+		}
+		out = append(out, u.Scheme+"://"+u.Host)
+		if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsLoopback() {
+			out = append(out, u.Scheme+"://"+net.JoinHostPort("localhost", u.Port()))
+		}
 	}
 	return out
 }

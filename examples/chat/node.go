@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
+	"github.com/zishang520/socket.io/v3/pkg/types"
 
 	sqsadapter "github.com/socketio-go/aws-sqs-adapter"
 )
@@ -86,6 +87,14 @@ func (n *chatNode) start(ctx context.Context) error {
 	})
 	opts := socket.DefaultServerOptions()
 	opts.SetAdapter(builder)
+	// Connection state recovery: a client that drops and comes back within 2 minutes (the
+	// default) gets its socket id, rooms and data back, and every broadcast it missed. When this
+	// node is stopped (io.Close), its adapter hands its sessions off to the other nodes, so its
+	// users are recovered on whichever node their page reconnects to.
+	opts.SetConnectionStateRecovery(socket.DefaultConnectionStateRecovery())
+	// The page of a stopped node reconnects to another node: a cross-origin request for the
+	// HTTP long-polling transport, which the demo's own pages may make.
+	opts.SetCors(&types.Cors{Origin: n.c.origins()})
 	io := socket.NewServer(nil, opts)
 	n.handle(io)
 	engine := io.ServeHandler(nil)
@@ -100,8 +109,10 @@ func (n *chatNode) start(ctx context.Context) error {
 	return nil
 }
 
-// stop closes the node's Socket.IO server: its clients are disconnected (their pages try to
-// reconnect), and its adapter says goodbye to the cluster, unsubscribes and deletes its queue.
+// stop closes the node's Socket.IO server gracefully (io.Close): its clients are disconnected
+// (their pages reconnect to another node), and its adapter hands their sessions off to the other
+// nodes (connection state recovery), says goodbye to the cluster, unsubscribes and deletes its
+// queue.
 func (n *chatNode) stop() error {
 	n.opMu.Lock()
 	defer n.opMu.Unlock()
@@ -151,7 +162,7 @@ func (n *chatNode) describe() string {
 }
 
 // serveSocketIO hands Socket.IO requests to the running server, or says the node is down; the
-// page's socket.io-client then retries until the node is started again.
+// page's socket.io-client then tries the other nodes in turn.
 func (n *chatNode) serveSocketIO(w http.ResponseWriter, r *http.Request) {
 	n.mu.Lock()
 	engine := n.engine
@@ -222,10 +233,15 @@ func (n *chatNode) handle(io *socket.Server) {
 	_ = io.On("connection", func(args ...any) {
 		s := args[0].(*socket.Socket)
 		name := cleanName(s.Handshake().Auth["name"])
+		// A recovered socket has its rooms and data back already; its node may have changed.
 		s.SetData(map[string]any{"name": name, "node": n.name})
-		n.log.Debug("chat: connected", "user", name, "socket", s.Id())
+		n.log.Debug("chat: connected", "user", name, "socket", s.Id(), "recovered", s.Recovered())
 		_ = s.Emit("welcome", map[string]any{"node": n.name, "name": name})
-		io.Emit("presence", map[string]any{"event": "joined the chat", "name": name, "node": n.name})
+		event := "joined the chat"
+		if s.Recovered() {
+			event = "is back (connection recovered)"
+		}
+		io.Emit("presence", map[string]any{"event": event, "name": name, "node": n.name})
 
 		_ = s.On("chat", func(args ...any) {
 			msg, _ := arg[map[string]any](args, 0)

@@ -1,5 +1,6 @@
 // The chat page: plain DOM and the official socket.io-client bundle (window.io), served by
-// whichever Go node the page was loaded from.
+// whichever Go node the page was loaded from. It connects to that node, and to another one while
+// that node is stopped.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -36,30 +37,89 @@ async function main() {
   if (params.has("name")) enter(params.get("name"));
 }
 
+// The nodes this page connects to: its own node first, then the others in order. All of them run
+// on this page's host (the demo starts them in one process), each on its own port.
+function nodeTargets() {
+  const i = Math.max(0, info.nodes.findIndex((n) => n.name === info.self));
+  const ordered = [...info.nodes.slice(i), ...info.nodes.slice(0, i)];
+  return ordered.map((n) => {
+    const u = new URL(n.url);
+    u.hostname = location.hostname;
+    return { name: n.name, url: u.origin };
+  });
+}
+
+// With connection state recovery on, the server appends the offset of every broadcast to its
+// arguments (a string, last); socket.io-client keeps the last one and sends it back when it
+// reconnects. The handlers take the payload only: payload(fn) calls fn with the first argument.
+const payload = (fn) => (first /* , offset */) => fn(first);
+
 function enter(name) {
   $("login").hidden = true;
   $("app").hidden = false;
-  socket = io({ auth: { name } });
+
+  // A stopped node closes its connections and answers 503 until it is started again. The first
+  // retry goes to the same node (a network blip: the session is there), the next ones to the
+  // other nodes in turn: a node that closed gracefully handed its sessions off to them, so the
+  // connection is recovered wherever it lands.
+  const targets = nodeTargets();
+  let current = 0; // index in targets of the node this socket is (or was last) connected to
+  let trying = 0;
+  socket = io(targets[0].url, { auth: { name }, reconnectionDelay: 500, reconnectionDelayMax: 2000 });
+  socket.io.on("reconnect_attempt", (attempt) => {
+    trying = (current + attempt - 1) % targets.length;
+    socket.io.uri = targets[trying].url;
+  });
+
+  // Events that arrive between a disconnect and the next connect are the broadcasts a recovered
+  // connection missed: the server sends them before it confirms the connection.
+  let connectedBefore = false;
+  let away = false;
+  let missed = 0;
+  const received = () => { if (away) missed++; };
 
   socket.on("connect", () => {
-    setConn(true, `connected to ${info.self}`);
-    // A restarted node knows nothing of this socket: join the channels again.
-    for (const ch of joined) socket.emit("join", ch, () => {});
+    current = trying;
+    const node = targets[current].name;
+    setConn(true, `connected to ${node}`);
+    if (connectedBefore) {
+      const rec = $("recovery");
+      rec.hidden = false;
+      rec.dataset.recovered = String(socket.recovered);
+      rec.dataset.missed = String(missed);
+      rec.dataset.node = node;
+      rec.textContent = socket.recovered
+        ? `connection recovered on ${node}: ${missed} missed message${missed === 1 ? "" : "s"} delivered`
+        : `reconnected to ${node} (not recovered: messages sent meanwhile are lost)`;
+      addSystem(rec.textContent);
+    }
+    connectedBefore = true;
+    away = false;
+    missed = 0;
+    // A recovered socket is back in its rooms. A new one (another socket id) is in none: join
+    // the channels again.
+    if (!socket.recovered) for (const ch of joined) socket.emit("join", ch, () => {});
     refreshUsers();
     refreshCluster();
   });
   socket.on("disconnect", (reason) => {
+    away = true;
+    missed = 0;
     setConn(false, `disconnected (${reason}), reconnecting…`);
     renderCluster(null);
     $("users").replaceChildren(el("li", { class: "hint" }, "unknown while disconnected"));
   });
-  socket.on("connect_error", () => setConn(false, `${info.self} is not answering, retrying…`));
-  socket.on("welcome", (w) => { $("me").textContent = `${w.name} on ${w.node}`; });
-  socket.on("chat", addMessage);
-  socket.on("presence", (p) => {
+  socket.on("connect_error", () => setConn(false, `${targets[trying].name} is not answering, trying the next node…`));
+  socket.on("welcome", payload((w) => { $("me").textContent = `${w.name} on ${w.node}`; }));
+  socket.on("chat", payload((m) => {
+    received();
+    addMessage(m);
+  }));
+  socket.on("presence", payload((p) => {
+    received();
     addSystem(`${p.name} (${p.node}) ${p.event}`);
     refreshUsers();
-  });
+  }));
 
   $("send").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -222,7 +282,7 @@ function renderCluster(res) {
     }
   }
   $("cluster-note").textContent = !res
-    ? `${info.self} is down: start it again to see the cluster.`
+    ? "not connected: reconnecting (to the same node first, then to the others)…"
     : `${res.self} counts ${answers.get(res.self)?.serverCount ?? "?"} servers (ServerCount); ` +
       `${answers.size} answered the serverSideEmit${res.complete ? "" : ` (${res.error || "incomplete"})`}.`;
 }
