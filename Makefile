@@ -7,7 +7,7 @@
 #             and with AWS-like latency added, and the codec microbenchmarks:
 #             bench/out/results.{json,md}
 # make bench-scale  Go clusters of 3, 10, 30 and 50 servers and Node clusters
-#             (upstream's transport) of 3 and 10: idle AWS requests per
+#             (upstream's transport) of 3, 10 and 30: idle AWS requests per
 #             server-minute, join and crash detection, fetchSockets, broadcast
 #             latency, Go heap (10 000 sockets): bench/out/scale.{json,md};
 #             about 15 minutes. Not part of make test.

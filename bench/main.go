@@ -92,7 +92,7 @@ func main() {
 	var childCount int
 	flag.BoolVar(&scale, "scale", false, "run the scale measurements instead (make bench-scale): "+scaleUsage)
 	flag.StringVar(&scaleGo, "scale-go", "3,10,30,50", "-scale: cluster sizes of the Go side")
-	flag.StringVar(&scaleNode, "scale-node", "3,10", "-scale: cluster sizes of the Node side (one process per server)")
+	flag.StringVar(&scaleNode, "scale-node", "3,10,30", "-scale: cluster sizes of the Node side (one process per server)")
 	flag.DurationVar(&scaleIdle, "scale-idle", 60*time.Second, "-scale: idle window per size (a multiple of the 15 s Go heartbeat interval keeps the count exact)")
 	flag.IntVar(&sc.FetchRepeats, "scale-fetch", 10, "-scale: fetchSockets calls per size")
 	flag.IntVar(&sc.HeapSockets, "scale-sockets", 10_000, "-scale: sockets on one Go server for the heap measurement (0: none)")
