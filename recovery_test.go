@@ -323,6 +323,9 @@ func TestRecoveryExpiresAndHappensOnce(t *testing.T) {
 	if s.Recovered() || again.Recovered() {
 		t.Fatal("the same session was restored a second time")
 	}
+	if _, s := connect(t, n, "/", map[string]any{"pid": "unknown", "offset": auth["offset"]}); s.Recovered() {
+		t.Fatal("a session that never was restored")
+	}
 
 	// A client that comes back after the duration connects afresh.
 	late := connectRecovering(t, lb)
