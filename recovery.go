@@ -103,13 +103,16 @@ type recovery struct {
 }
 
 // localSession is a session persisted here: where the log stood, the offset of the last packet
-// the socket had been sent, and what the server had acted on.
+// the socket had been sent, and what the server had acted on. origin is set when the socket was
+// restored here from another server's hand-off less than recoveryLookback before: its client got
+// part of its packets from that server, in that server's order.
 type localSession struct {
 	s        *socket.SessionToPersist
 	at       time.Time
 	position uint64
 	last     string
 	frontier *wire.Frontier
+	origin   *handedOffSession
 }
 
 // handedOffSession is a session another server handed off as it closed.
@@ -131,8 +134,8 @@ type restoringSocket struct {
 // guardedSocket is a socket restored from a handed-off session: broadcasts the closing server had
 // sent it already, still on their way to this server, must not reach it a second time.
 type guardedSocket struct {
-	seen  *frontierSet
-	until time.Time
+	origin *handedOffSession
+	until  time.Time
 }
 
 func newRecovery(a *namespaceAdapter, maxAge time.Duration, maxPackets int, now time.Time) *recovery {
@@ -208,7 +211,7 @@ func (r *recovery) withHeldBack(e *logEntry, opts *socket.BroadcastOptions) *soc
 		except = append(except, socket.Room(sid))
 	}
 	for sid, g := range r.guards {
-		if g.seen.has(e) {
+		if g.origin.frontier.has(e) {
 			except = append(except, socket.Room(sid))
 		}
 	}

@@ -110,6 +110,9 @@ func connectRecovering(t testing.TB, lb *testsupport.Balancer) *recoveringClient
 		o.SetReconnectionDelay(50)
 		o.SetReconnectionDelayMax(200)
 		o.SetRandomizationFactor(0)
+		// A connect attempt the client loses (see testsupport.Connect) fails after this, and the
+		// client tries again by itself.
+		o.SetTimeout(2 * time.Second)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -138,9 +141,9 @@ func (c *recoveringClient) await(t testing.TB, n int) []string {
 }
 
 // reconnected waits for the client's next connect and returns whether it recovered. The Go
-// client (v3.0.1) can lose a connect attempt silently (see testsupport.Connect): when none
-// completes within reconnectWait, the balancer cuts the connections, which makes the client try
-// again. An attempt lost that way never reached the server, so the session is still there.
+// client (v3.0.1) can lose a connect attempt silently (see testsupport.Connect); its connect
+// timeout makes it try again, and when none completes within reconnectWait the balancer cuts
+// the connections as well. A lost attempt never reached the server: the session is still there.
 func (c *recoveringClient) reconnected(t testing.TB) bool {
 	t.Helper()
 	for range testsupport.ConnectAttempts {
@@ -157,8 +160,8 @@ func (c *recoveringClient) reconnected(t testing.TB) bool {
 }
 
 // reconnectWait is how long a reconnect may take before it is taken as lost: the client waits
-// at most 200 ms before it tries, and a connect takes milliseconds.
-const reconnectWait = 3 * time.Second
+// at most 200 ms before it tries, a connect takes milliseconds, a lost one 2 s.
+const reconnectWait = 5 * time.Second
 
 // serverSocket returns the server-side socket of the client on n.
 func serverSocket(t testing.TB, n *node, c *recoveringClient) *socket.Socket {
@@ -299,6 +302,26 @@ func TestRecoveryOnAnotherServerAfterAGracefulClose(t *testing.T) {
 	nodes[2].io.To("r").Emit("msg", "after")
 	if got := c.await(t, 1); got[0] != "after" {
 		t.Fatalf("after recovery got %v", got)
+	}
+	w.texts(t, 1)
+
+	// Dropped again at once: recovered on node 1 from its own log, leaving out what node 0 had
+	// sent.
+	lb.Hold()
+	lb.DropAll()
+	nodes[2].io.To("r").Emit("msg", "n2 again")
+	nodes[1].io.Emit("msg", "n1 again")
+	order = w.texts(t, 2)
+	lb.Release()
+	if !c.reconnected(t) {
+		t.Fatal("the second drop was not recovered")
+	}
+	if got := c.await(t, 2); fmt.Sprint(got) != fmt.Sprint(order) {
+		t.Fatalf("missed messages %v, want %v", got, order)
+	}
+	time.Sleep(200 * time.Millisecond) // a copy of anything would have come by now
+	if len(c.got) > 0 {
+		t.Fatalf("a message came twice: %v", <-c.got)
 	}
 }
 

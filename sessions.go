@@ -100,8 +100,11 @@ func (a *namespaceAdapter) PersistSession(s *socket.SessionToPersist) {
 	if rooms == nil {
 		rooms = types.NewSet[socket.Room]()
 	}
-	r.sessions[s.Pid] = &localSession{s: s, at: now, position: r.end(), last: r.lastMatching(rooms),
-		frontier: a.b.seen.snapshot(now)}
+	ls := &localSession{s: s, at: now, position: r.end(), last: r.lastMatching(rooms), frontier: a.b.seen.snapshot(now)}
+	if g := r.guards[s.Sid]; g != nil {
+		ls.origin = g.origin
+	}
+	r.sessions[s.Pid] = ls
 }
 
 // RestoreSession returns the session of pid and the packets its client missed since offset, or
@@ -118,6 +121,9 @@ func (a *namespaceAdapter) RestoreSession(pid socket.PrivateSessionId, offset st
 	r.sweep(now)
 	if ls := r.sessions[pid]; ls != nil {
 		delete(r.sessions, pid)
+		if ls.origin != nil {
+			return r.restoreAfterHandoff(ls, offset, now), nil
+		}
 		from, ok := r.byOffset[offset]
 		switch {
 		case ok:
@@ -160,8 +166,34 @@ func (a *namespaceAdapter) RestoreSession(pid socket.PrivateSessionId, offset st
 		Rooms: types.NewSet(stringsToRooms(h.s.Rooms)...),
 		Data:  h.s.Data,
 	}
-	r.guards[s.Sid] = &guardedSocket{seen: h.frontier, until: now.Add(recoveryLookback)}
+	r.guards[s.Sid] = &guardedSocket{origin: h, until: now.Add(recoveryLookback)}
 	return r.restored(s, missed, h.frontier, now), nil
+}
+
+// restoreAfterHandoff restores a session that dropped again soon after it was restored here from
+// another server's hand-off. Its client got packets from both servers: those the other server
+// had (its frontier), then from this server those outside it, in this server's order. With an
+// offset still the other server's, it missed everything the hand-off gave; with one of this
+// server's, the packets after it here, but for those the other server had sent it. r.mu is held.
+func (r *recovery) restoreAfterHandoff(ls *localSession, offset string, now time.Time) *socket.Session {
+	h := ls.origin
+	var missed []any
+	if offset == h.s.LastOffset {
+		var ok bool
+		if missed, ok = r.unseenSince(h); !ok {
+			r.count(false)
+			return nil
+		}
+	} else {
+		from, ok := r.byOffset[offset]
+		if !ok {
+			r.count(false)
+			return nil
+		}
+		missed = r.packetsAfter(from+1, ls.s.Rooms, h.frontier)
+	}
+	r.guards[ls.s.Sid] = &guardedSocket{origin: h, until: now.Add(recoveryLookback)}
+	return r.restored(ls.s, missed, h.frontier, now)
 }
 
 // restored makes the session the server gets back, and holds broadcasts back from its socket
