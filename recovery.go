@@ -98,8 +98,11 @@ type recovery struct {
 
 	sessions  map[socket.PrivateSessionId]*localSession
 	handedOff map[socket.PrivateSessionId]*handedOffSession
-	restoring map[socket.SocketId]*restoringSocket
-	guards    map[socket.SocketId]*guardedSocket
+	// handoffArrived is closed when a hand-off arrives, for restores waiting for one; nil while
+	// none waits.
+	handoffArrived chan struct{}
+	restoring      map[socket.SocketId]*restoringSocket
+	guards         map[socket.SocketId]*guardedSocket
 }
 
 // localSession is a session persisted here: where the log stood, the offset of the last packet
@@ -416,3 +419,8 @@ func recoverySettings(opts socket.ServerOptionsInterface) (time.Duration, bool) 
 	}
 	return time.Duration(csr.MaxDisconnectionDuration()) * time.Millisecond, true
 }
+
+// handoffWait is how long a restore waits for the hand-off of a session it does not know: the
+// reorder window (a hand-off can be held behind an earlier message of its sender) and a second
+// for the hand-off to cross SNS and SQS.
+func (o *Options) handoffWait() time.Duration { return max(o.ReorderWindow, 0) + time.Second }

@@ -107,8 +107,10 @@ func rollingRestart(t *testing.T, start func() *node, clients int, interval int)
 	close(stop)
 	<-stopped
 
+	// Every client gets every broadcast, or the wait ends and the count says what went wrong.
+	deadline := time.Now().Add(20 * time.Second)
 	lost, duplicated := 0, 0
-	for _, c := range cs {
+	for i, c := range cs {
 		for len(c.connected) > 0 { // reconnects caused by another client's retry
 			if <-c.connected {
 				recovered++
@@ -116,24 +118,32 @@ func rollingRestart(t *testing.T, start func() *node, clients int, interval int)
 				notRecovered++
 			}
 		}
-		eventually(t, 20*time.Second, func() bool {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			return len(c.messages) >= len(sent)
-		}, "every client has as many messages as were sent (%d)", len(sent))
+		for time.Now().Before(deadline) && c.count() < len(sent) {
+			time.Sleep(10 * time.Millisecond)
+		}
 		c.mu.Lock()
 		count := map[string]int{}
 		for _, m := range c.messages {
 			count[m.text]++
 		}
+		texts := make([]string, len(c.messages))
+		for j, m := range c.messages {
+			texts[j] = m.text
+		}
 		c.mu.Unlock()
+		var missing, doubled []string
 		for _, text := range sent {
 			switch n := count[text]; {
 			case n == 0:
-				lost++
+				missing = append(missing, text)
 			case n > 1:
+				doubled = append(doubled, text)
 				duplicated += n - 1
 			}
+		}
+		lost += len(missing)
+		if len(missing)+len(doubled) > 0 {
+			t.Logf("client %d (%s): missing %v, doubled %v; received %v", i, c.Id(), missing, doubled, texts)
 		}
 	}
 	t.Logf("rolling restart: %d clients, %d broadcasts each; %d reconnects recovered, %d not; %d lost, %d duplicated",

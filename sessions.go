@@ -140,7 +140,7 @@ func (a *namespaceAdapter) RestoreSession(pid socket.PrivateSessionId, offset st
 		}
 		return r.restored(ls.s, r.packetsAfter(from, ls.s.Rooms, nil), nil, now), nil
 	}
-	h := r.handedOff[pid]
+	h := r.awaitHandoff(pid, now.Add(r.a.b.opts.handoffWait()))
 	if h == nil {
 		r.count(false)
 		return nil, nil
@@ -168,6 +168,34 @@ func (a *namespaceAdapter) RestoreSession(pid socket.PrivateSessionId, offset st
 	}
 	r.guards[s.Sid] = &guardedSocket{origin: h, until: now.Add(recoveryLookback)}
 	return r.restored(s, missed, h.frontier, now), nil
+}
+
+// awaitHandoff returns the handed-off session of pid, waiting until deadline for it: a client
+// whose server just closed can reconnect here before the hand-off does (it waits in this
+// server's queue, or behind an earlier message of its sender held to keep their order). r.mu is
+// held, and released while waiting.
+func (r *recovery) awaitHandoff(pid socket.PrivateSessionId, deadline time.Time) *handedOffSession {
+	for {
+		if h := r.handedOff[pid]; h != nil {
+			return h
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return nil
+		}
+		if r.handoffArrived == nil {
+			r.handoffArrived = make(chan struct{})
+		}
+		arrived := r.handoffArrived
+		r.mu.Unlock()
+		timer := time.NewTimer(wait)
+		select {
+		case <-arrived:
+		case <-timer.C:
+		}
+		timer.Stop()
+		r.mu.Lock()
+	}
 }
 
 // restoreAfterHandoff restores a session that dropped again soon after it was restored here from
@@ -314,6 +342,10 @@ func (a *namespaceAdapter) receiveHandoff(d *wire.SessionHandoffData) error {
 		}
 		r.handedOff[socket.PrivateSessionId(s.Pid)] = &handedOffSession{s: s, frontier: sets[s.Frontier],
 			complete: len(d.Frontiers[s.Frontier].IDs) < maxFrontierIDs}
+	}
+	if r.handoffArrived != nil {
+		close(r.handoffArrived)
+		r.handoffArrived = nil
 	}
 	return nil
 }
