@@ -5,7 +5,6 @@ package sqsadapter
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
 
+	"github.com/socketio-go/aws-sqs-adapter/internal/testsupport"
 	"github.com/socketio-go/aws-sqs-adapter/internal/wire"
 )
 
@@ -43,42 +43,6 @@ func browserHeaders(i int) map[string]string {
 		"X-Request-Id":       fmt.Sprintf("%08x-4f1c-4b8e-9a2d-%012x", i, i*7919),
 		"Cookie":             "session=" + strings.Repeat("c", 64), // withheld from answers by default
 	}
-}
-
-// connectPolling connects one Socket.IO socket to namespace "/" of url over Engine.IO's HTTP
-// long-polling, as cheaply as a socket can be made: the handshake request and the CONNECT
-// packet, nothing after. The server holds it until its ping timeout.
-func connectPolling(ctx context.Context, c *http.Client, url string, i int) error {
-	do := func(method, query, body string, headers map[string]string) (string, error) {
-		req, err := http.NewRequestWithContext(ctx, method, url+"/socket.io/?EIO=4&transport=polling"+query, strings.NewReader(body))
-		if err != nil {
-			return "", err
-		}
-		for k, v := range headers {
-			req.Header.Set(k, v)
-		}
-		res, err := c.Do(req)
-		if err != nil {
-			return "", err
-		}
-		defer res.Body.Close()
-		b, err := io.ReadAll(res.Body)
-		if res.StatusCode != http.StatusOK {
-			return "", fmt.Errorf("%s: %s %s", method, res.Status, b)
-		}
-		return string(b), err
-	}
-	open, err := do(http.MethodGet, "&t=h"+strconv.Itoa(i), "", browserHeaders(i))
-	if err != nil {
-		return err
-	}
-	_, rest, ok := strings.Cut(open, `"sid":"`)
-	sid, _, _ := strings.Cut(rest, `"`)
-	if !ok || sid == "" {
-		return fmt.Errorf("handshake answered %q", open)
-	}
-	_, err = do(http.MethodPost, "&sid="+sid, `40{"token":"secret-`+strconv.Itoa(i)+`"}`, nil)
-	return err
 }
 
 // A server with thousands of sockets answers another server's fetchSockets; the answer, several
@@ -111,7 +75,7 @@ func TestLargeFetchSocketsInParts(t *testing.T) {
 			var err error
 			for i := range next {
 				if err == nil {
-					err = connectPolling(ctx, httpClient, holder.url, i)
+					err = testsupport.ConnectPolling(ctx, httpClient, holder.url, browserHeaders(i), `{"token":"secret-`+strconv.Itoa(i)+`"}`)
 				}
 			}
 			errs <- err

@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,7 +51,7 @@ func (b *bencher) heapWithSockets(ctx context.Context, sc scaleConfig) (*sockets
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(sc.HeapSockets) {
-				if err := openSession(ctx, client, c.nodes[0].url); err != nil {
+				if err := testsupport.ConnectPolling(ctx, client, c.nodes[0].url, nil, ""); err != nil {
 					errs <- err
 					return
 				}
@@ -77,38 +75,4 @@ func (b *bencher) heapWithSockets(ctx context.Context, sc scaleConfig) (*sockets
 	h.PerSocketKB = round1((h.HeapWithMB - h.HeapBeforeMB) * 1024 / float64(sc.HeapSockets))
 	log.Printf("scale: heap %.1f MB with %d sockets (%.1f KB each), connected in %.1f s", h.HeapWithMB, sc.HeapSockets, h.PerSocketKB, h.ConnectSeconds)
 	return h, nil
-}
-
-// openSession makes one Engine.IO session (polling) and connects it to namespace "/".
-func openSession(ctx context.Context, client *http.Client, base string) error {
-	body, err := httpDo(ctx, client, http.MethodGet, base+"/socket.io/?EIO=4&transport=polling", "")
-	if err != nil {
-		return err
-	}
-	// The open packet: 0{"sid":"...",...}
-	_, rest, ok := strings.Cut(body, `"sid":"`)
-	sid, _, ok2 := strings.Cut(rest, `"`)
-	if !ok || !ok2 {
-		return fmt.Errorf("no sid in the open packet %q", body)
-	}
-	_, err = httpDo(ctx, client, http.MethodPost, base+"/socket.io/?EIO=4&transport=polling&sid="+sid, "40")
-	return err
-}
-
-func httpDo(ctx context.Context, client *http.Client, method, url, body string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%s %s: %s %s", method, url, resp.Status, b)
-	}
-	return string(b), err
 }
