@@ -60,12 +60,16 @@ func (s *seenMessages) addMessage(m *wire.Message, now time.Time) {
 func (s *seenMessages) add(sender string, n uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.version++
 	st := s.senders[sender]
 	if st == nil {
+		s.version++
 		s.senders[sender] = &seenStream{first: n, last: n, missing: map[uint64]struct{}{}}
 		return
 	}
+	if _, hole := st.missing[n]; n >= st.first && n <= st.last && !hole {
+		return // recorded already (a broadcast is recorded as it is sent, and again after): the snapshot stands
+	}
+	s.version++
 	switch {
 	case n > st.last:
 		for k := st.last + 1; k < n && len(st.missing) < maxMissingPerSender; k++ {

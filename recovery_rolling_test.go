@@ -7,12 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/socketio-go/aws-sqs-adapter/internal/awsproxy"
-	"github.com/socketio-go/aws-sqs-adapter/internal/testsupport"
 )
 
 // A rolling deploy: each of three servers in turn closes gracefully and a new one takes its
@@ -28,8 +26,7 @@ func TestRecoveryRollingRestart(t *testing.T) {
 // recoveryNodesThrough returns a function that starts recovery nodes whose AWS clients go
 // through px.
 func recoveryNodesThrough(t testing.TB, px *awsproxy.Proxy, opts *Options) func() *node {
-	cfg := testsupport.AWSConfig(t)
-	cfg.BaseEndpoint = aws.String(px.URL())
+	cfg := proxiedConfig(t, px)
 	return func() *node {
 		o := *opts
 		b := NewAdapterBuilder(sns.NewFromConfig(cfg), sqs.NewFromConfig(cfg), &o)

@@ -31,12 +31,18 @@ func startProxy(t testing.TB, p awsproxy.Profile) *awsproxy.Proxy {
 	return px
 }
 
+// proxiedConfig is the AWS configuration of the endpoint under test, reached through px.
+func proxiedConfig(t testing.TB, px *awsproxy.Proxy) aws.Config {
+	cfg := testsupport.AWSConfig(t)
+	cfg.BaseEndpoint = aws.String(px.URL())
+	return cfg
+}
+
 // proxiedCluster starts size nodes whose AWS clients go through px; tweak, if set, changes the
 // options of node i.
 func proxiedCluster(t testing.TB, px *awsproxy.Proxy, size int, opts *Options, tweak ...func(i int, o *Options)) []*node {
 	t.Helper()
-	cfg := testsupport.AWSConfig(t)
-	cfg.BaseEndpoint = aws.String(px.URL())
+	cfg := proxiedConfig(t, px)
 	nodes := make([]*node, size)
 	for i := range nodes {
 		o := *opts
